@@ -1,0 +1,424 @@
+"""Every developer workflow of ringio is a nox session.
+
+    bash ci/bootstrap.sh          # system packages + .venv with nox, meson, ...
+    .venv/bin/nox -s tests        # what CI runs (.ci/run): C tests with -Werror, pip install ., pytest
+    .venv/bin/nox -s asan         # C tests under AddressSanitizer + UBSan (clang)
+    .venv/bin/nox -s fuzz -- 120  # every libFuzzer target for 120 s each (default 60)
+    .venv/bin/nox -s fuzz-regress # every libFuzzer target over its seed corpus, no mutation
+    .venv/bin/nox -s conformance  # the conformance suite (tests/conformance), both backends
+    .venv/bin/nox -s bench        # python -m ringio bench
+    .venv/bin/nox -s demo         # python -m ringio probe
+    .venv/bin/nox -s lint         # ruff
+    .venv/bin/nox -s docs         # README.md and docs/architecture.md: every relative link resolves
+
+Build directories live under build/ (build/ci, build/asan, build/fuzz); fuzzing output
+(working corpora, crash artifacts) under build/fuzz/, never in the source tree.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import stat
+import sys
+from pathlib import Path
+
+import nox
+from nox.command import CommandFailed
+
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["tests"]
+
+ROOT = Path(__file__).resolve().parent
+BUILD = ROOT / "build"
+
+MESON = "meson>=1.1"
+NINJA = "ninja>=1.10"
+PYTEST = "pytest>=7.4"
+# `pip install .` builds with meson-python in an isolated environment; -Werror there too.
+PIP_INSTALL_WERROR = ["--config-settings=setup-args=-Dwerror=true"]
+
+# The meson option that builds the C tests. Options named c_* are reserved by meson
+# ("ERROR: Option name c_tests is reserved"), hence ctests.
+C_TESTS_OPTION = "ctests"
+
+SANITIZER_ENV = {
+    "ASAN_OPTIONS": "detect_leaks=1",
+    "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1",
+}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _meson_setup(session: nox.Session, builddir: Path, *options: str, env: dict | None = None) -> None:
+    """Configure builddir, reconfiguring (not wiping) an existing one; wipe only if that fails."""
+    args = ["meson", "setup", str(builddir.relative_to(ROOT)), *options]
+    if (builddir / "meson-private" / "coredata.dat").exists():
+        try:
+            session.run(*args, "--reconfigure", env=env)
+            return
+        except CommandFailed:
+            session.warn(f"reconfiguring {builddir} failed; wiping it and configuring afresh")
+            session.run(*args, "--wipe", env=env)
+            return
+    if builddir.exists():
+        shutil.rmtree(builddir)  # a half-made or foreign directory: start clean
+    session.run(*args, env=env)
+
+
+def _install_build_tools(session: nox.Session) -> None:
+    session.install(MESON, NINJA)
+
+
+def _c_tests_option(session: nox.Session, value: bool) -> str:
+    options = (ROOT / "meson.options").read_text(encoding="utf-8")
+    if not re.search(rf"""option\(\s*['"]{C_TESTS_OPTION}['"]""", options):
+        session.error(f"meson.options declares no option {C_TESTS_OPTION!r}; noxfile.py and meson.options disagree")
+    return f"-D{C_TESTS_OPTION}={'true' if value else 'false'}"
+
+
+def _install_ringio(session: nox.Session, *extra: str) -> None:
+    """pip install . (non-editable, so tests see what users get), with -Werror."""
+    session.install(".", *PIP_INSTALL_WERROR, *extra)
+
+
+def _require_clang(session: nox.Session) -> dict:
+    if shutil.which("clang") is None:
+        session.error("clang not found: run `bash ci/bootstrap.sh` (installs clang, llvm, libclang-rt-14-dev)")
+    return {"CC": "clang"}
+
+
+# --------------------------------------------------------------------------- tests
+
+
+@nox.session(reuse_venv=True)
+def tests(session: nox.Session) -> None:
+    """The whole suite: C build and C tests with -Werror, then pip install . and pytest."""
+    _install_build_tools(session)
+
+    builddir = BUILD / "ci"
+    _meson_setup(session, builddir, "-Dpython=false", _c_tests_option(session, True), "-Dwerror=true")
+    session.run("meson", "compile", "-C", str(builddir.relative_to(ROOT)))
+    # A C test exiting 77 is reported as skipped by meson (io_uring unavailable here).
+    session.run("meson", "test", "-C", str(builddir.relative_to(ROOT)), "--print-errorlogs")
+
+    session.install(PYTEST)
+    _install_ringio(session)
+    session.run("pytest", "tests/python", "-q", *session.posargs)
+
+
+@nox.session(reuse_venv=True)
+def conformance(session: nox.Session) -> None:
+    """The conformance suite (tests/conformance) against the installed package."""
+    suite = ROOT / "tests" / "conformance"
+    if not suite.is_dir():
+        session.error(f"no conformance suite: {suite.relative_to(ROOT)}/ does not exist")
+    session.install(PYTEST)
+    _install_ringio(session)
+    session.run("pytest", str(suite.relative_to(ROOT)), "-q", *session.posargs)
+
+
+@nox.session(reuse_venv=True)
+def asan(session: nox.Session) -> None:
+    """C tests built by clang with AddressSanitizer + UndefinedBehaviorSanitizer."""
+    env = _require_clang(session)
+    _install_build_tools(session)
+    builddir = BUILD / "asan"
+    _meson_setup(
+        session, builddir,
+        "-Dpython=false", _c_tests_option(session, True),
+        "-Db_sanitize=address,undefined", "-Db_lundef=false",
+        env=env,
+    )
+    session.run("meson", "compile", "-C", str(builddir.relative_to(ROOT)), env=env)
+    session.run(
+        "meson", "test", "-C", str(builddir.relative_to(ROOT)), "--print-errorlogs", *session.posargs,
+        env={**env, **SANITIZER_ENV},
+    )
+
+
+# --------------------------------------------------------------------------- fuzzing
+
+
+def _is_libfuzzer_binary(path: Path) -> bool:
+    """An executable linked with -fsanitize=fuzzer (not the standalone replay driver)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return False
+    return data.startswith(b"\x7fELF") and b"LLVMFuzzerTestOneInput" in data and b"libFuzzer" in data
+
+
+def _build_fuzz_targets(session: nox.Session) -> list[Path]:
+    if not (ROOT / "fuzz" / "meson.build").exists():
+        session.error("no fuzz targets yet: fuzz/meson.build does not exist, so -Dfuzz=true builds nothing")
+    env = _require_clang(session)
+    _install_build_tools(session)
+    builddir = BUILD / "fuzz"
+    _meson_setup(
+        session, builddir,
+        "-Dfuzz=true", "-Dpython=false", _c_tests_option(session, False),
+        "-Db_sanitize=address,undefined", "-Db_lundef=false",
+        env=env,
+    )
+    session.run("meson", "compile", "-C", str(builddir.relative_to(ROOT)), env=env)
+
+    outdir = builddir / "fuzz"
+    targets: list[Path] = []
+    others: list[str] = []
+    if outdir.is_dir():
+        for p in sorted(outdir.iterdir()):
+            if not p.is_file() or not (p.stat().st_mode & stat.S_IXUSR) or p.suffix in {".so", ".a"}:
+                continue
+            if _is_libfuzzer_binary(p):
+                targets.append(p)
+            else:
+                others.append(p.name)
+    if others:
+        session.log(f"not libFuzzer targets (skipped): {', '.join(others)}")
+    if not targets:
+        session.error(f"no fuzz targets: no libFuzzer executable in {outdir.relative_to(ROOT)}/")
+    session.log(f"fuzz targets: {', '.join(t.name for t in targets)}")
+    return targets
+
+
+def _dict_for(target: str) -> list[str]:
+    for cand in (
+        ROOT / "fuzz" / f"{target}.dict",
+        ROOT / "fuzz" / "dict" / f"{target}.dict",
+        ROOT / "fuzz" / "dicts" / f"{target}.dict",
+        ROOT / "fuzz" / "corpus" / f"{target}.dict",
+    ):
+        if cand.is_file():
+            return [f"-dict={cand}"]
+    return []
+
+
+def _split_fuzz_posargs(session: nox.Session) -> tuple[int, set[str], list[str], bool]:
+    """posargs: [SECONDS] [TARGET ...] [--merge] [-libfuzzer_flag=value ...]"""
+    seconds = 60
+    names: set[str] = set()
+    flags: list[str] = []
+    merge = False
+    for i, arg in enumerate(session.posargs):
+        if arg == "--merge":
+            merge = True
+        elif arg.startswith("-"):
+            flags.append(arg)
+        elif i == 0 and re.fullmatch(r"\d+s?", arg):
+            seconds = int(arg.rstrip("s"))
+        else:
+            names.add(arg)
+    return seconds, names, flags, merge
+
+
+def _select(session: nox.Session, targets: list[Path], names: set[str]) -> list[Path]:
+    if not names:
+        return targets
+    unknown = names - {t.name for t in targets}
+    if unknown:
+        session.error(f"unknown fuzz target(s): {', '.join(sorted(unknown))}")
+    return [t for t in targets if t.name in names]
+
+
+def _run_targets(session: nox.Session, runs: list[tuple[str, list[str]]]) -> None:
+    """Run every target even when one fails; fail at the end, naming the failures."""
+    failed = []
+    for name, cmd in runs:
+        try:
+            session.run(*cmd, env=SANITIZER_ENV, external=True)
+        except CommandFailed:
+            failed.append(name)
+    if failed:
+        session.error(
+            f"fuzz target(s) failed: {', '.join(failed)} (reproducers in build/fuzz/artifacts/<target>/)"
+        )
+
+
+@nox.session(reuse_venv=True)
+def fuzz(session: nox.Session) -> None:
+    """Fuzz every libFuzzer target for SECONDS each (default 60): nox -s fuzz -- [SECONDS] [TARGET...] [--merge]."""
+    seconds, names, flags, merge = _split_fuzz_posargs(session)
+    targets = _select(session, _build_fuzz_targets(session), names)
+    runs = []
+    for t in targets:
+        seeds = ROOT / "fuzz" / "corpus" / t.name
+        work = BUILD / "fuzz" / "corpus" / t.name  # new inputs land here, not in the source tree
+        artifacts = BUILD / "fuzz" / "artifacts" / t.name
+        work.mkdir(parents=True, exist_ok=True)
+        artifacts.mkdir(parents=True, exist_ok=True)
+        if not seeds.is_dir():
+            session.warn(f"{t.name}: no seed corpus at {seeds.relative_to(ROOT)}/")
+        runs.append((t.name, [
+            str(t), f"-max_total_time={seconds}", f"-artifact_prefix={artifacts}/",
+            "-print_final_stats=1", *_dict_for(t.name), *flags,
+            str(work), *([str(seeds)] if seeds.is_dir() else []),
+        ]))
+    _run_targets(session, runs)
+    if merge:
+        for t in targets:
+            seeds = ROOT / "fuzz" / "corpus" / t.name
+            seeds.mkdir(parents=True, exist_ok=True)
+            session.run(str(t), "-merge=1", str(seeds), str(BUILD / "fuzz" / "corpus" / t.name),
+                        env=SANITIZER_ENV, external=True)
+    else:
+        session.log("new inputs are in build/fuzz/corpus/<target>/; add --merge to fold them into fuzz/corpus/")
+
+
+@nox.session(name="fuzz-regress", reuse_venv=True)
+def fuzz_regress(session: nox.Session) -> None:
+    """Run every libFuzzer target over its seed corpus fuzz/corpus/<target>/ once (-runs=0)."""
+    _, names, flags, _ = _split_fuzz_posargs(session)
+    targets = _select(session, _build_fuzz_targets(session), names)
+    missing = [t.name for t in targets if not (ROOT / "fuzz" / "corpus" / t.name).is_dir()]
+    if missing:
+        session.error(f"no seed corpus for: {', '.join(missing)} (expected fuzz/corpus/<target>/)")
+    runs = []
+    for t in targets:
+        artifacts = BUILD / "fuzz" / "artifacts" / t.name
+        artifacts.mkdir(parents=True, exist_ok=True)
+        runs.append((t.name, [
+            str(t), "-runs=0", f"-artifact_prefix={artifacts}/", *_dict_for(t.name), *flags,
+            str(ROOT / "fuzz" / "corpus" / t.name),
+        ]))
+    _run_targets(session, runs)
+
+
+# --------------------------------------------------------------------------- package sessions
+
+
+@nox.session(reuse_venv=True)
+def bench(session: nox.Session) -> None:
+    """Benchmarks: python -m ringio bench [posargs]."""
+    session.install("pytest-benchmark")
+    _install_ringio(session)
+    session.run("python", "-m", "ringio", "bench", *session.posargs)
+
+
+@nox.session(reuse_venv=True)
+def demo(session: nox.Session) -> None:
+    """What this machine supports: python -m ringio probe."""
+    _install_ringio(session)
+    session.run("python", "-m", "ringio", "probe", *session.posargs)
+
+
+@nox.session(reuse_venv=True)
+def lint(session: nox.Session) -> None:
+    """ruff check python tests noxfile.py."""
+    session.install("ruff")
+    session.run("ruff", "check", "python", "tests", "noxfile.py", *session.posargs)
+
+
+# --------------------------------------------------------------------------- docs
+
+_FENCE = re.compile(r"^( {0,3})(`{3,}|~{3,})")
+_INLINE_CODE = re.compile(r"(`+).+?\1")
+_INLINE_LINK = re.compile(r"!?\[(?:[^\[\]]|\[[^\[\]]*\])*\]\(\s*<?([^)\s>]*)>?(?:\s+[\"'(][^)]*)?\)")
+_REF_DEF = re.compile(r"^ {0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s+.*)?$")
+_HTML_LINK = re.compile(r"""<(?:a|img)\s[^>]*?(?:href|src)\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
+_HEADING = re.compile(r"^ {0,3}#{1,6}\s+(.*?)\s*#*\s*$")
+_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading."""
+    text = re.sub(r"<[^>]+>", "", heading)
+    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", text)  # a link in a heading: keep its text
+    text = text.strip().lower()
+    text = re.sub(r"[^\w\- ]", "", text)
+    return text.replace(" ", "-")
+
+
+def _markdown_scan(path: Path) -> tuple[list[tuple[int, str]], set[str]]:
+    """(line number, link target) for every link outside code, and the file's heading anchors."""
+    links: list[tuple[int, str]] = []
+    anchors: set[str] = set()
+    seen: dict[str, int] = {}
+    fence = None
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        m = _FENCE.match(line)
+        if m:
+            marker = m.group(2)
+            if fence is None:
+                fence = marker
+            elif marker[0] == fence[0] and len(marker) >= len(fence):
+                fence = None
+            continue
+        if fence is not None:
+            continue
+        h = _HEADING.match(line)
+        if h:
+            base = _slug(h.group(1))
+            n = seen.get(base, 0)
+            seen[base] = n + 1
+            anchors.add(base if n == 0 else f"{base}-{n}")
+        code_free = _INLINE_CODE.sub("", line)
+        for rx in (_INLINE_LINK, _HTML_LINK):
+            links.extend((lineno, m.group(1)) for m in rx.finditer(code_free))
+        r = _REF_DEF.match(code_free)
+        if r:
+            links.append((lineno, r.group(1)))
+        for a in re.finditer(r"""<a\s[^>]*?(?:name|id)\s*=\s*["']([^"']+)["']""", code_free):
+            anchors.add(a.group(1))
+    return links, anchors
+
+
+def check_doc_links(files: list[Path]) -> list[str]:
+    """Problems with the relative links of the given Markdown files (empty when all resolve)."""
+    problems = []
+    anchor_cache: dict[Path, set[str]] = {}
+
+    def anchors_of(p: Path) -> set[str]:
+        if p not in anchor_cache:
+            anchor_cache[p] = _markdown_scan(p)[1]
+        return anchor_cache[p]
+
+    for doc in files:
+        links, _ = _markdown_scan(doc)
+        for lineno, target in links:
+            if not target or _SCHEME.match(target) or target.startswith("//"):
+                continue  # absolute URL (http:, mailto:, ...): not checked, no network here
+            where = f"{doc.relative_to(ROOT)}:{lineno}: {target}"
+            path_part, _, fragment = target.partition("#")
+            path_part = path_part.split("?", 1)[0]
+            if path_part.startswith("/"):
+                dest = ROOT / path_part.lstrip("/")  # GitHub resolves /x against the repo root
+            elif path_part:
+                dest = (doc.parent / path_part)
+            else:
+                dest = doc
+            try:
+                dest = dest.resolve()
+                dest.relative_to(ROOT)
+            except ValueError:
+                problems.append(f"{where}: points outside the repository")
+                continue
+            if not dest.exists():
+                problems.append(f"{where}: {dest.relative_to(ROOT)} does not exist")
+                continue
+            is_markdown = dest.is_file() and dest.suffix.lower() in {".md", ".markdown"}
+            if fragment and is_markdown and fragment.lower() not in {a.lower() for a in anchors_of(dest)}:
+                problems.append(f"{where}: no heading with anchor #{fragment} in {dest.relative_to(ROOT)}")
+    return problems
+
+
+@nox.session(python=False)
+def docs(session: nox.Session) -> None:
+    """README.md and docs/architecture.md exist and every relative link in them resolves."""
+    required = [ROOT / "README.md", ROOT / "docs" / "architecture.md"]
+    missing = [str(p.relative_to(ROOT)) for p in required if not p.is_file()]
+    if missing:
+        session.error(f"missing: {', '.join(missing)}")
+    problems = check_doc_links(required)
+    for p in problems:
+        session.log(p)
+    if problems:
+        session.error(f"{len(problems)} broken relative link(s)")
+    session.log(f"docs: {', '.join(str(p.relative_to(ROOT)) for p in required)}: all relative links resolve")
+
+
+if __name__ == "__main__":  # allow `python noxfile.py FILE.md ...` as a quick standalone link check
+    bad = check_doc_links([Path(a).resolve() for a in sys.argv[1:]])
+    print("\n".join(bad) or "ok")
+    sys.exit(1 if bad else 0)
