@@ -50,15 +50,16 @@ static void fifo_pop(struct cqe_fifo *f)
 int core_drain(struct ringio_core *c)
 {
     const struct ringio_backend_ops *ops = c->b->ops;
-    unsigned flushes = 0;
+    unsigned idle_flushes = 0;
     for (;;) {
         struct io_uring_cqe *v[64];
         unsigned n = ops->peek_cqes(c->b, v, 64);
         if (n == 0) {
             /* The backlog moves into the ring only on enter(GETEVENTS);
              * min_complete 0 makes that a non-blocking call.  Bound the
-             * loop in case a backend keeps the flag up with nothing moving. */
-            if (!ops->cq_overflow_pending(c->b) || flushes++ >= 1024)
+             * loop only against a backend that keeps the flag up while
+             * moving nothing: flushes that made progress do not count. */
+            if (!ops->cq_overflow_pending(c->b) || idle_flushes++ >= 16)
                 return 0;
             c->st.overflow_flushes++;
             int rc = ops->enter(c->b, 0, 0, -1, RINGIO_ENTER_GETEVENTS);
@@ -74,6 +75,7 @@ int core_drain(struct ringio_core *c)
             i--; /* the failed one stays in the CQ ring */
         ops->advance(c->b, i);
         c->st.completed += i;
+        idle_flushes = 0;
         if (rc < 0)
             return rc;
     }
@@ -81,6 +83,9 @@ int core_drain(struct ringio_core *c)
 
 /* ---- normalisation --------------------------------------------------- */
 
+/* The callback must not call back into this core (core.h), but a slot
+ * pointer is re-derived from its index after every callback anyway: if the
+ * op table were reallocated meanwhile, a held pointer would dangle. */
 static int deliver(struct ringio_core *c, ringio_deliver_fn fn, void *ctx,
                    const struct ringio_event *ev, bool *delivered)
 {
@@ -92,9 +97,10 @@ static int deliver(struct ringio_core *c, ringio_deliver_fn fn, void *ctx,
     return rc;
 }
 
-static int process_zc(struct ringio_core *c, struct ringio_op *op, const struct io_uring_cqe *cqe,
+static int process_zc(struct ringio_core *c, uint32_t idx, const struct io_uring_cqe *cqe,
                       struct ringio_event *ev, ringio_deliver_fn fn, void *ctx, bool *delivered)
 {
+    struct ringio_op *op = &c->ops[idx];
     if (cqe->flags & IORING_CQE_F_NOTIF) {
         /* Notification: the kernel no longer touches the buffer. */
         bool was_seen = op->notif_seen;
@@ -107,6 +113,7 @@ static int process_zc(struct ringio_core *c, struct ringio_op *op, const struct 
             ev->final = true;
             ev->zc_copied = op->zc_copied;
             int rc = deliver(c, fn, ctx, ev, delivered);
+            op = &c->ops[idx];
             if (rc != 0) {
                 op->notif_seen = was_seen; /* replayed on the next reap */
                 return rc;
@@ -131,15 +138,17 @@ static int process_zc(struct ringio_core *c, struct ringio_op *op, const struct 
     int rc = deliver(c, fn, ctx, ev, delivered);
     if (rc != 0)
         return rc;
+    op = &c->ops[idx];
     op->op_cqe_seen = true;
     if (ev->final)
         op_release(c, op);
     return 0;
 }
 
-static int process_leg(struct ringio_core *c, struct ringio_op *op, const struct io_uring_cqe *cqe,
+static int process_leg(struct ringio_core *c, uint32_t idx, const struct io_uring_cqe *cqe,
                        struct ringio_event *ev, ringio_deliver_fn fn, void *ctx, bool *delivered)
 {
+    struct ringio_op *op = &c->ops[idx];
     struct ringio_bufring *r = op->bufring;
     bool more = (cqe->flags & IORING_CQE_F_MORE) != 0;
     bool has_buf = false;
@@ -158,6 +167,7 @@ static int process_leg(struct ringio_core *c, struct ringio_op *op, const struct
     int rc = deliver(c, fn, ctx, ev, delivered);
     if (rc != 0)
         return rc;
+    op = &c->ops[idx];
     op->sequence++;
     if (!more)
         op_release(c, op); /* destroys the buffer ring too */
@@ -189,16 +199,17 @@ static int process(struct ringio_core *c, const struct io_uring_cqe *cqe, ringio
         c->st.stale_cqes++; /* a bug somewhere: report, never crash */
         return 0;
     }
+    uint32_t idx = (uint32_t)(op - c->ops);
     ev.owner = op->owner;
     ev.opcode = op->opcode;
     if (op->zc)
-        return process_zc(c, op, cqe, &ev, fn, ctx, delivered);
+        return process_zc(c, idx, cqe, &ev, fn, ctx, delivered);
     if (op->multishot)
-        return process_leg(c, op, cqe, &ev, fn, ctx, delivered);
+        return process_leg(c, idx, cqe, &ev, fn, ctx, delivered);
     ev.final = true;
     int rc = deliver(c, fn, ctx, &ev, delivered);
     if (rc == 0)
-        op_release(c, op);
+        op_release(c, &c->ops[idx]);
     return rc;
 }
 

@@ -67,7 +67,9 @@ struct ringio_event {
 };
 
 /* Return 0 to consume the event; nonzero leaves it queued (delivered again by
- * the next reap) and stops the reap, which then returns that value. */
+ * the next reap) and stops the reap, which then returns that value.  The
+ * callback runs under the ring lock and must not call ringio_* on the same
+ * core. */
 typedef int (*ringio_deliver_fn)(void *ctx, const struct ringio_event *ev);
 
 struct ringio_stats {
