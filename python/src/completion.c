@@ -1,0 +1,324 @@
+/*
+ * The Completion type: the handle of one operation and the record of its
+ * outcome.  submit_* returns a pending Completion; for a one-shot operation
+ * wait() returns that same object once it completed, for a multishot one each
+ * leg is a new Completion (so legs can be processed out of order by several
+ * threads) and the handle itself becomes done with the final leg.
+ *
+ * While an operation is in flight the Completion is also its ownership record
+ * (struct ringio_py_owner): the core holds a reference to it, dropped only
+ * after the core released the operation (owner.c).
+ */
+#include "ringio_ext.h"
+
+#if PY_VERSION_HEX >= 0x030C0000
+#define RINGIO_T_PYSSIZET Py_T_PYSSIZET
+#define RINGIO_READONLY Py_READONLY
+#else
+#include <structmember.h>
+#define RINGIO_T_PYSSIZET T_PYSSIZET
+#define RINGIO_READONLY READONLY
+#endif
+
+static RingioCompletion *completion_alloc(PyTypeObject *tp)
+{
+    RingioCompletion *c = (RingioCompletion *)tp->tp_alloc(tp, 0);
+    if (c == NULL)
+        return NULL;
+    /* tp_alloc zeroed the object. */
+    c->zc_copied = -1;
+    ringio_owner_init(c);
+    return c;
+}
+
+RingioCompletion *ringio_completion_new(RingioRing *ring, const ringio_kind_ops *ops,
+                                        PyObject *user_data, bool multishot)
+{
+    RingioCompletion *c = completion_alloc(ring->state->completion_type);
+    if (c == NULL)
+        return NULL;
+    c->ops = ops;
+    c->kind = ops->kind;
+    c->multishot = multishot;
+    c->user_data = Py_NewRef(user_data != NULL ? user_data : Py_None);
+    return c;
+}
+
+PyObject *ringio_result_res_or_none(RingioCompletion *c, const struct ringio_event *ev)
+{
+    (void)c;
+    if (ev->res >= 0)
+        return PyLong_FromLong(ev->res);
+    Py_RETURN_NONE;
+}
+
+void ringio_completion_release_resources(RingioCompletion *c)
+{
+    if (c->has_view) {
+        c->has_view = false;
+        PyBuffer_Release(&c->view);
+    }
+    if (!c->resources_released) {
+        c->resources_released = true;
+        if (c->ops != NULL && c->ops->release != NULL)
+            c->ops->release(c);
+    }
+}
+
+/* ---- events -> Completions ------------------------------------------------------ */
+
+int ringio_reaped_prepare(ringio_reaped *s, const struct ringio_event *ev)
+{
+    RingioCompletion *h = ((struct ringio_py_owner *)ev->owner)->completion;
+
+    s->res = ev->res;
+    s->flags = ev->flags;
+    s->sequence = ev->sequence;
+    s->more = ev->more;
+    s->zc_copied = ev->zc_copied;
+
+    PyObject *result = h->ops != NULL && h->ops->make_result != NULL
+                           ? h->ops->make_result(h, ev)
+                           : ringio_result_res_or_none(h, ev);
+    if (result == NULL)
+        return -1;
+    if (h->multishot) {
+        RingioCompletion *leg = completion_alloc(Py_TYPE(h));
+        if (leg == NULL) {
+            Py_DECREF(result); /* fresh object: nothing but its own dealloc runs */
+            return -1;
+        }
+        leg->ops = h->ops;
+        leg->kind = h->kind;
+        leg->multishot = true;
+        leg->user_data = Py_NewRef(h->user_data);
+        leg->result = result;
+        leg->ring_serial = h->ring_serial;
+        leg->token = h->token;
+        leg->res = ev->res;
+        leg->flags = ev->flags;
+        leg->sequence = ev->sequence;
+        leg->more = ev->more;
+        leg->zc_copied = ev->zc_copied;
+        leg->done = true;
+        s->leg = leg;
+    }
+    else {
+        s->result = result;
+    }
+    s->handle = (RingioCompletion *)Py_NewRef(h);
+    return 0;
+}
+
+PyObject *ringio_reaped_commit(ringio_reaped *s)
+{
+    RingioCompletion *h = s->handle;
+    PyObject *ret;
+    if (h == NULL)
+        return NULL;
+    s->handle = NULL;
+    if (s->leg != NULL) {
+        ret = (PyObject *)s->leg;
+        s->leg = NULL;
+        h->more = s->more;
+        h->sequence = s->sequence;
+        if (!s->more) {
+            /* Final leg: the operation is over; mirror it on the handle. */
+            h->res = s->res;
+            h->flags = s->flags;
+            h->done = true;
+            Py_XSETREF(h->result, Py_NewRef(((RingioCompletion *)ret)->result));
+        }
+    }
+    else {
+        h->res = s->res;
+        h->flags = s->flags;
+        h->sequence = s->sequence;
+        h->more = s->more;
+        h->zc_copied = s->zc_copied;
+        h->done = true;
+        Py_XSETREF(h->result, s->result);
+        s->result = NULL;
+        ret = Py_NewRef(h);
+    }
+    Py_DECREF(h);
+    return ret;
+}
+
+void ringio_reaped_discard(ringio_reaped *s)
+{
+    Py_CLEAR(s->leg);
+    Py_CLEAR(s->result);
+    Py_CLEAR(s->handle);
+}
+
+/* ---- the type ------------------------------------------------------------------------ */
+
+static int completion_traverse(RingioCompletion *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->user_data);
+    Py_VISIT(self->result);
+    return 0;
+}
+
+static int completion_clear(RingioCompletion *self)
+{
+    Py_CLEAR(self->user_data);
+    Py_CLEAR(self->result);
+    return 0;
+}
+
+static void completion_dealloc(RingioCompletion *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    if (self->weakreflist != NULL)
+        PyObject_ClearWeakRefs((PyObject *)self);
+    /* Never in flight here: the core's reference keeps in-flight ones alive.
+     * A Completion whose submission failed may still hold its resources. */
+    ringio_completion_release_resources(self);
+    completion_clear(self);
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
+}
+
+static PyObject *completion_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"user_data", "res", "result", "flags", "sequence", "kind", "more",
+                             NULL};
+    PyObject *user_data = Py_None, *result = Py_None;
+    PyObject *res_o = NULL, *flags_o = NULL, *seq_o = NULL, *kind_o = NULL;
+    int more = 0;
+    long long res = 0, flags = 0, seq = 0, kind = RINGIO_KIND_NOP;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OOOOO$Op:Completion", kwlist, &user_data,
+                                     &res_o, &result, &flags_o, &seq_o, &kind_o, &more))
+        return NULL;
+    if (res_o != NULL && ringio_int_arg(res_o, "res", INT32_MIN, INT32_MAX, &res) < 0)
+        return NULL;
+    if (flags_o != NULL && ringio_int_arg(flags_o, "flags", 0, UINT32_MAX, &flags) < 0)
+        return NULL;
+    if (seq_o != NULL && ringio_int_arg(seq_o, "sequence", 0, UINT32_MAX, &seq) < 0)
+        return NULL;
+    if (kind_o != NULL && ringio_int_arg(kind_o, "kind", 0, RINGIO_KIND_COUNT - 1, &kind) < 0)
+        return NULL;
+    RingioCompletion *c = completion_alloc(tp);
+    if (c == NULL)
+        return NULL;
+    c->user_data = Py_NewRef(user_data);
+    c->result = Py_NewRef(result);
+    c->res = (int32_t)res;
+    c->flags = (uint32_t)flags;
+    c->sequence = (uint32_t)seq;
+    c->kind = (uint8_t)kind;
+    c->more = more != 0;
+    c->done = true;
+    return (PyObject *)c;
+}
+
+static PyObject *completion_repr(RingioCompletion *self)
+{
+    const char *kind = self->kind < RINGIO_KIND_COUNT ? ringio_kind_names[self->kind] : "?";
+    PyObject *ud = self->user_data != NULL ? self->user_data : Py_None;
+    if (!self->done)
+        return PyUnicode_FromFormat("<ringio.Completion %s pending user_data=%R>", kind, ud);
+    PyObject *result = self->result != NULL ? self->result : Py_None;
+    return PyUnicode_FromFormat(
+        "<ringio.Completion %s res=%d result=%R flags=0x%x sequence=%u more=%s user_data=%R>",
+        kind, (int)self->res, result, (unsigned)self->flags, (unsigned)self->sequence,
+        self->more ? "True" : "False", ud);
+}
+
+static PyObject *get_user_data(RingioCompletion *self, void *closure)
+{
+    (void)closure;
+    return Py_NewRef(self->user_data != NULL ? self->user_data : Py_None);
+}
+static PyObject *get_result(RingioCompletion *self, void *closure)
+{
+    (void)closure;
+    return Py_NewRef(self->result != NULL ? self->result : Py_None);
+}
+static PyObject *get_kind(RingioCompletion *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromLong(self->kind);
+}
+static PyObject *get_res(RingioCompletion *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromLong(self->res);
+}
+static PyObject *get_flags(RingioCompletion *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromUnsignedLong(self->flags);
+}
+static PyObject *get_sequence(RingioCompletion *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromUnsignedLong(self->sequence);
+}
+static PyObject *get_more(RingioCompletion *self, void *closure)
+{
+    (void)closure;
+    return PyBool_FromLong(self->more);
+}
+static PyObject *get_done(RingioCompletion *self, void *closure)
+{
+    (void)closure;
+    return PyBool_FromLong(self->done);
+}
+
+static PyGetSetDef completion_getset[] = {
+    {"user_data", (getter)get_user_data, NULL,
+     "The object passed to submit_*; it comes back unchanged.", NULL},
+    {"kind", (getter)get_kind, NULL, "The operation kind (a COMPLETION_KIND_* constant).", NULL},
+    {"res", (getter)get_res, NULL,
+     "The raw CQE result: >= 0 on success, a negative errno on failure (0 while pending).",
+     NULL},
+    {"result", (getter)get_result, NULL,
+     "The kind-specific payload: for nop/timeout/cancel/poll, res if res >= 0 else None.", NULL},
+    {"flags", (getter)get_flags, NULL, "The raw IORING_CQE_F_* flags the kernel set.", NULL},
+    {"sequence", (getter)get_sequence, NULL,
+     "The leg number of a multishot operation (from 0); 0 for one-shot operations.", NULL},
+    {"more", (getter)get_more, NULL, "True while the operation stays armed (multishot).", NULL},
+    {"done", (getter)get_done, NULL,
+     "True once the operation completed (for a multishot handle: after its final leg).", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMemberDef completion_members[] = {
+    {"__weaklistoffset__", RINGIO_T_PYSSIZET, offsetof(RingioCompletion, weakreflist),
+     RINGIO_READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+PyDoc_STRVAR(completion_doc,
+             "Completion(user_data=None, res=0, result=None, flags=0, sequence=0, *, kind=0, "
+             "more=False)\n--\n\n"
+             "The handle of an operation and the record of its outcome.\n\n"
+             "Ring.submit_* return a pending Completion; Ring.wait() returns the same object "
+             "once the operation completed (for multishot operations each leg is a new "
+             "Completion).  Constructing one directly gives a finished Completion that belongs "
+             "to no ring (useful to fake completions in tests).");
+
+static PyType_Slot completion_slots[] = {
+    {Py_tp_doc, (void *)completion_doc},
+    {Py_tp_new, completion_new},
+    {Py_tp_dealloc, completion_dealloc},
+    {Py_tp_traverse, completion_traverse},
+    {Py_tp_clear, completion_clear},
+    {Py_tp_repr, completion_repr},
+    {Py_tp_getset, completion_getset},
+    {Py_tp_members, completion_members},
+    {0, NULL},
+};
+
+PyType_Spec ringio_completion_spec = {
+    .name = "ringio.Completion",
+    .basicsize = sizeof(RingioCompletion),
+    .itemsize = 0,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = completion_slots,
+};

@@ -1,0 +1,348 @@
+/*
+ * ringio._ringio: internal declarations shared by the extension's sources.
+ *
+ * One file per concern:
+ *   module.c       multi-phase init, module state, exceptions, constants, argument helpers
+ *   ring.c         the Ring type: lifecycle, locks, wait/wait_many/break_wait, serving, batch
+ *   completion.c   the Completion type, turning core events into Completions
+ *   owner.c        the deferred release machinery and the generic submit path
+ *   probe.c        probe(), is_available(), unavailable_reason()
+ *   submit_basic.c submit_nop / submit_timeout / submit_cancel / submit_poll
+ *   capi.c         the ringio._ringio._C_API capsule (ringio/include/ringio_capi.h)
+ *
+ * A new family of operations (sockets: submit_socket.c) plugs in by
+ *   - declaring its Ring methods here and listing them in a RINGIO_*_METHODS macro
+ *     that ring.c puts into the Ring method table,
+ *   - describing each operation kind with a ringio_kind_ops (result builder and
+ *     resource release), stored in the Completion,
+ *   - keeping what the kernel may touch in the Completion (the `op` union, the
+ *     Py_buffer, or `extra`), and calling ringio_submit() with a callback that
+ *     invokes the matching ringio_submit_* of the core.
+ *
+ * Locking (see core.h for the core's side):
+ *   ring lock  (RingioRing.lock)      every core call except ringio_core_wait_block.
+ *              Taken with the GIL held; its holders never wait for the GIL and
+ *              never run Python code, so GIL -> ring lock is the only order.
+ *   wait lock  (RingioRing.wait_lock) serialises waiters (wait, wait_many,
+ *              serve_completions, close).  Taken with the GIL released, so
+ *              wait lock -> GIL -> ring lock.
+ * Nothing runs Python code while holding the ring lock: the core's release
+ * callback only queues the Completion on RingioRing.released, and the deliver
+ * callback only allocates fresh objects with the cyclic GC disabled.  The queue
+ * is emptied (PyBuffer_Release, Py_DECREF, ...) after the lock is dropped.
+ */
+#ifndef RINGIO_EXT_H
+#define RINGIO_EXT_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ringio/backend.h"
+#include "ringio/core.h"
+
+/* ---- operation kinds ---------------------------------------------------- */
+
+/* Values of Completion.kind (exported as COMPLETION_KIND_*).  The numbering is
+ * fixed: kinds that are not implemented yet keep their slot so that adding
+ * them never renumbers the public constants. */
+enum ringio_kind {
+    RINGIO_KIND_NOP = 0,
+    RINGIO_KIND_TIMEOUT = 1,
+    RINGIO_KIND_CANCEL = 2,
+    RINGIO_KIND_POLL = 3,
+    RINGIO_KIND_RECV = 4,
+    RINGIO_KIND_RECV_MULTISHOT = 5,
+    RINGIO_KIND_SEND = 6,
+    RINGIO_KIND_SEND_ZC = 7,
+    RINGIO_KIND_RECVMSG = 8,
+    RINGIO_KIND_SENDTO = 9,
+    RINGIO_KIND_SENDMSG = 10,
+    RINGIO_KIND_SENDMSG_ZC = 11,
+    RINGIO_KIND_ACCEPT = 12,
+    RINGIO_KIND_ACCEPT_MULTISHOT = 13,
+    RINGIO_KIND_CONNECT = 14,
+    RINGIO_KIND_SHUTDOWN = 15,
+    RINGIO_KIND_CLOSE = 16,
+    RINGIO_KIND_SOCKET = 17,
+    RINGIO_KIND_COUNT
+};
+
+/* Lower-case names of the kinds, for repr(); indexed by enum ringio_kind. */
+extern const char *const ringio_kind_names[RINGIO_KIND_COUNT];
+
+/* ---- module state ------------------------------------------------------- */
+
+typedef struct ringio_state {
+    PyTypeObject *ring_type;
+    PyTypeObject *completion_type;
+    PyTypeObject *batch_type;
+    PyObject *SubmissionQueueFull; /* RuntimeError subclass */
+    PyObject *RingClosed;          /* RuntimeError subclass */
+} ringio_state;
+
+extern PyModuleDef ringio_module_def;
+
+/* The module state for an instance of one of our types (or a subclass);
+ * NULL with TypeError set when tp is not ours. */
+ringio_state *ringio_state_from_type(PyTypeObject *tp);
+
+/* ---- Completion --------------------------------------------------------- */
+
+typedef struct RingioCompletion RingioCompletion;
+typedef struct RingioRing RingioRing;
+
+/* What an operation kind does at completion time. */
+typedef struct ringio_kind_ops {
+    uint8_t kind; /* enum ringio_kind */
+    /* Build Completion.result for one event: a new reference, or NULL with an
+     * exception set (the event then stays queued in the core).  Called with
+     * the ring lock and the GIL held and the cyclic GC disabled: it may only
+     * allocate fresh objects and read the Completion; it must not run Python
+     * code nor drop references to existing objects. */
+    PyObject *(*make_result)(RingioCompletion *c, const struct ringio_event *ev);
+    /* Optional: release per-operation resources other than `view` (which is
+     * released generically).  Called with the GIL and no lock, once, after the
+     * core released the operation. */
+    void (*release)(RingioCompletion *c);
+} ringio_kind_ops;
+
+/* The ownership record handed to the core, embedded in the Completion, with
+ * an explicit back-pointer (no container_of arithmetic on PyObject structs). */
+struct ringio_py_owner {
+    struct ringio_owner base; /* must stay first: the core sees &base */
+    RingioCompletion *completion;
+};
+
+struct RingioCompletion {
+    PyObject_HEAD
+    struct ringio_py_owner owner;
+    RingioCompletion *next_released; /* link in RingioRing.released */
+    RingioRing *ring;                /* while the core holds the operation, else NULL */
+    const ringio_kind_ops *ops;
+    PyObject *user_data;
+    PyObject *result;
+    PyObject *weakreflist;
+    uint64_t ring_serial; /* RingioRing.serial of the submitting ring, 0 if none */
+    uint64_t token;       /* the core's token (SQE user_data) */
+    int32_t res;
+    uint32_t flags;
+    uint32_t sequence;
+    uint8_t kind;
+    bool multishot; /* legs are delivered as new Completion objects */
+    bool more;
+    bool done;
+    bool in_flight; /* the core holds a reference (dropped by the drain) */
+    bool has_view;
+    bool resources_released; /* ops->release ran */
+    int8_t zc_copied; /* -1 unknown / 0 / 1 (zero-copy sends) */
+    Py_buffer view;   /* the exported buffer the kernel reads or writes */
+    void *extra;      /* per-kind heap data, freed by ops->release */
+    union {
+        struct __kernel_timespec ts; /* submit_timeout */
+    } op;
+};
+
+/* A Completion for a new operation of `ops` on `ring`: pending, not yet
+ * submitted.  New reference or NULL. */
+RingioCompletion *ringio_completion_new(RingioRing *ring, const ringio_kind_ops *ops,
+                                        PyObject *user_data, bool multishot);
+
+/* Release the per-operation resources (view, ops->release) once.  GIL held,
+ * no lock; the kernel must be done with them. */
+void ringio_completion_release_resources(RingioCompletion *c);
+
+/* result for kinds whose payload is the non-negative res (nop, timeout,
+ * cancel, poll): res if res >= 0 else None. */
+PyObject *ringio_result_res_or_none(RingioCompletion *c, const struct ringio_event *ev);
+
+/* One reaped event, prepared under the ring lock, committed after it. */
+typedef struct ringio_reaped {
+    RingioCompletion *handle; /* strong; NULL for a wake */
+    RingioCompletion *leg;    /* strong; the new Completion of a multishot leg */
+    PyObject *result;         /* strong; for the handle of a one-shot operation */
+    int32_t res;
+    uint32_t flags;
+    uint32_t sequence;
+    bool more;
+    bool wake;
+    int8_t zc_copied;
+} ringio_reaped;
+
+/* Under the ring lock, GC disabled: take references and allocate what the
+ * event needs.  0, or -1 with an exception set and nothing held. */
+int ringio_reaped_prepare(ringio_reaped *slot, const struct ringio_event *ev);
+/* GIL held, no lock: apply the event, return the Completion to hand to the
+ * user (new reference; NULL for a wake).  Consumes the slot's references. */
+PyObject *ringio_reaped_commit(ringio_reaped *slot);
+/* Drop the slot's references without delivering (error paths). */
+void ringio_reaped_discard(ringio_reaped *slot);
+
+/* ---- Ring ---------------------------------------------------------------- */
+
+struct RingioRing {
+    PyObject_HEAD
+    ringio_state *state;
+    struct ringio_core *core; /* NULL once closed; guarded by lock */
+    pthread_mutex_t lock;     /* the ring lock */
+    unsigned long lock_owner; /* thread holding `lock` (atomic access), 0 if none */
+    pthread_mutex_t wait_lock;
+    unsigned long wait_owner;     /* thread holding `wait_lock` (atomic access) */
+    RingioCompletion *released;   /* guarded by lock: owners the core released */
+    PyObject *callback;           /* GIL */
+    PyObject *weakreflist;
+    uint64_t serial;              /* process-unique id of this ring */
+    const char *backend_name;
+    int fd;
+    unsigned features;
+    unsigned sq_entries;
+    unsigned cq_entries;
+    unsigned setup_flags;
+    /* guarded by lock: */
+    unsigned batch_depth;  /* open batch() blocks */
+    unsigned strict_depth; /* ... of which strict */
+    unsigned workers;      /* threads inside serve_completions() */
+    unsigned swallow_wakes; /* wakes sent to stop workers, not consumed yet */
+    bool in_kernel;        /* a waiter is between wait_prepare and wait_finish */
+    bool stop;             /* stop_serving() requested */
+    bool closing;          /* close() in progress: no new work */
+};
+
+/* Lock helpers (GIL held).  ringio_ring_lock raises RuntimeError instead of
+ * self-deadlocking when this thread already holds the lock;
+ * ringio_ring_lock_open also raises RingClosed on a closed ring.  Both return
+ * 0 or -1.  ringio_ring_unlock drops the lock and returns the list of
+ * Completions the core released meanwhile: pass it to ringio_release_list()
+ * once the lock is gone. */
+int ringio_ring_lock(RingioRing *r);
+int ringio_ring_lock_open(RingioRing *r);
+RingioCompletion *ringio_ring_unlock(RingioRing *r);
+
+/* Raise RingClosed. */
+void ringio_raise_closed(RingioRing *r);
+
+/* ---- owners (owner.c) ----------------------------------------------------- */
+
+/* Point c->owner at the deferred release callback. */
+void ringio_owner_init(RingioCompletion *c);
+
+/* Release every Completion of the list (GIL held, no ring lock): per-op
+ * resources, then the core's reference.  May run arbitrary Python code;
+ * preserves a pending exception. */
+void ringio_release_list(RingioCompletion *list);
+
+/* Append list b to list a, returning the head. */
+RingioCompletion *ringio_list_concat(RingioCompletion *a, RingioCompletion *b);
+
+/* Calls the core's ringio_submit_* for c; returns 0 or -errno. */
+typedef int (*ringio_submit_fn)(struct ringio_core *core, RingioCompletion *c, void *arg,
+                                uint64_t *token);
+
+/* Submit c (stolen reference) under the ring lock: the core gets its own
+ * reference.  Returns c (new reference) or NULL with SubmissionQueueFull
+ * (-EBUSY), RingClosed or OSError set. */
+PyObject *ringio_submit(RingioRing *r, RingioCompletion *c, ringio_submit_fn fn, void *arg);
+
+/* Set the Python exception for a failed core call (-errno). */
+void ringio_set_core_error(ringio_state *st, int rc);
+
+/* ---- argument helpers (module.c) -------------------------------------------- */
+
+/* Parse vectorcall arguments by name.  names is NULL-terminated; the first
+ * maxpos may be given positionally, the first `required` are mandatory.  out
+ * receives borrowed references (NULL for missing ones).  0 or -1 (TypeError). */
+int ringio_parse_args(const char *fname, PyObject *const *args, Py_ssize_t nargs,
+                      PyObject *kwnames, const char *const *names, int maxpos, int required,
+                      PyObject **out);
+
+/* An integer argument in [min, max]: TypeError for a non-integer, ValueError
+ * outside the range. */
+int ringio_int_arg(PyObject *o, const char *name, long long min, long long max,
+                   long long *out);
+
+/* A timeout in seconds: None (or NULL, or +inf) -> -1 (no limit); a real
+ * number >= 0 -> nanoseconds.  TypeError / ValueError otherwise. */
+int ringio_timeout_arg(PyObject *o, const char *name, int64_t *ns);
+
+/* Ring creation errors: OSError(errno, message with advice). */
+void ringio_set_setup_error(int err);
+/* The advice part of that message (static string). */
+const char *ringio_setup_advice(int err);
+
+/* ---- Ring methods defined outside ring.c ----------------------------------------- */
+
+PyObject *ringio_ring_submit_nop(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                 PyObject *kwnames);
+PyObject *ringio_ring_submit_timeout(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                     PyObject *kwnames);
+PyObject *ringio_ring_submit_cancel(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                    PyObject *kwnames);
+PyObject *ringio_ring_submit_poll(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                  PyObject *kwnames);
+extern const char ringio_doc_submit_nop[];
+extern const char ringio_doc_submit_timeout[];
+extern const char ringio_doc_submit_cancel[];
+extern const char ringio_doc_submit_poll[];
+
+#define RINGIO_METH_FASTKW(name, fn, doc) \
+    {name, (PyCFunction)(void (*)(void))(fn), METH_FASTCALL | METH_KEYWORDS, doc}
+
+#define RINGIO_SUBMIT_BASIC_METHODS                                               \
+    RINGIO_METH_FASTKW("submit_nop", ringio_ring_submit_nop, ringio_doc_submit_nop), \
+    RINGIO_METH_FASTKW("submit_timeout", ringio_ring_submit_timeout,               \
+                       ringio_doc_submit_timeout),                                 \
+    RINGIO_METH_FASTKW("submit_cancel", ringio_ring_submit_cancel,                 \
+                       ringio_doc_submit_cancel),                                  \
+    RINGIO_METH_FASTKW("submit_poll", ringio_ring_submit_poll, ringio_doc_submit_poll)
+
+/* ---- types and module pieces ----------------------------------------------------- */
+
+extern PyType_Spec ringio_ring_spec;
+extern PyType_Spec ringio_completion_spec;
+extern PyType_Spec ringio_batch_spec;
+
+/* Ring.close() for the C API (0 / -1). */
+int ringio_ring_close(RingioRing *r);
+/* Ring.wait() for the C API: timeout_ns < 0 = no limit.  Completion, None, or NULL. */
+PyObject *ringio_ring_wait_one(RingioRing *r, int64_t timeout_ns);
+/* Ring.break_wait() for the C API (0 / -1). */
+int ringio_ring_break_wait(RingioRing *r);
+
+/* probe.c */
+PyObject *ringio_probe(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
+                       PyObject *kwnames);
+PyObject *ringio_is_available(PyObject *module, PyObject *unused);
+PyObject *ringio_unavailable_reason(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
+                                    PyObject *kwnames);
+extern const char ringio_doc_probe[];
+extern const char ringio_doc_is_available[];
+extern const char ringio_doc_unavailable_reason[];
+/* The probe dictionary for (entries, flags), {} when no ring can be created. */
+PyObject *ringio_probe_dict(unsigned entries, unsigned flags);
+
+/* capi.c: add the _C_API capsule to the module. */
+int ringio_capi_init(PyObject *module);
+
+/* ---- exception helpers (version-independent) -------------------------------------- */
+
+#if PY_VERSION_HEX >= 0x030C0000
+typedef PyObject *ringio_saved_exc;
+static inline ringio_saved_exc ringio_exc_save(void) { return PyErr_GetRaisedException(); }
+static inline void ringio_exc_restore(ringio_saved_exc e) { PyErr_SetRaisedException(e); }
+#else
+typedef struct {
+    PyObject *type, *value, *tb;
+} ringio_saved_exc;
+static inline ringio_saved_exc ringio_exc_save(void)
+{
+    ringio_saved_exc e;
+    PyErr_Fetch(&e.type, &e.value, &e.tb);
+    return e;
+}
+static inline void ringio_exc_restore(ringio_saved_exc e) { PyErr_Restore(e.type, e.value, e.tb); }
+#endif
+
+#endif /* RINGIO_EXT_H */
