@@ -1,15 +1,19 @@
 """Type stubs for the ringio._ringio C extension."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, Protocol, TypeAlias
 
-from typing_extensions import Self
+from typing_extensions import Buffer, Self
 
 class _HasFileno(Protocol):
     def fileno(self) -> int: ...
 
 _FD: TypeAlias = int | _HasFileno
+# (host, port) / (host, port, flowinfo, scope_id) with numeric hosts, or an
+# AF_UNIX path (a leading NUL makes it an abstract name).
+_Address: TypeAlias = tuple[str, int] | tuple[str, int, int] | tuple[str, int, int, int] | str | bytes
+_AncData: TypeAlias = Iterable[tuple[int, int, Buffer]]
 
 __liburing_version__: str
 
@@ -44,6 +48,12 @@ class Completion:
     def more(self) -> bool: ...
     @property
     def done(self) -> bool: ...
+    @property
+    def zc_copied(self) -> bool | None: ...
+    @property
+    def ancdata(self) -> list[tuple[int, int, bytes]] | None: ...
+    @property
+    def msg_flags(self) -> int | None: ...
 
 class Batch:
     def __enter__(self) -> Ring: ...
@@ -99,6 +109,68 @@ class Ring:
     ) -> Completion: ...
     def submit_poll(
         self, fd: _FD, mask: int, user_data: Any = None, multishot: bool = False
+    ) -> Completion: ...
+    def submit_recv(
+        self, fd: _FD, buf: Buffer, user_data: Any = None, flags: int = 0
+    ) -> Completion: ...
+    def submit_recv_multishot(
+        self,
+        fd: _FD,
+        buffer_size: int,
+        buffer_count: int,
+        user_data: Any = None,
+        flags: int = 0,
+        *,
+        sequence: int = 0,
+    ) -> Completion: ...
+    def submit_send(
+        self, fd: _FD, data: Buffer, user_data: Any = None, flags: int = 0
+    ) -> Completion: ...
+    def submit_send_zc(
+        self, fd: _FD, data: Buffer, user_data: Any = None, flags: int = 0, zc_flags: int = 0
+    ) -> Completion: ...
+    def submit_recvmsg(
+        self,
+        fd: _FD,
+        buf: Buffer | Iterable[Buffer],
+        user_data: Any = None,
+        flags: int = 0,
+        *,
+        ancbufsize: int = 0,
+    ) -> Completion: ...
+    def submit_sendto(
+        self, fd: _FD, data: Buffer, address: _Address, user_data: Any = None, flags: int = 0
+    ) -> Completion: ...
+    def submit_sendmsg(
+        self,
+        fd: _FD,
+        data: Buffer | Iterable[Buffer],
+        address: _Address | None = None,
+        user_data: Any = None,
+        flags: int = 0,
+        *,
+        ancdata: _AncData | None = None,
+    ) -> Completion: ...
+    def submit_sendmsg_zc(
+        self,
+        fd: _FD,
+        data: Buffer | Iterable[Buffer],
+        address: _Address | None = None,
+        user_data: Any = None,
+        flags: int = 0,
+        *,
+        zc_flags: int = 0,
+        ancdata: _AncData | None = None,
+    ) -> Completion: ...
+    def submit_accept(self, fd: _FD, user_data: Any = None, flags: int = 0) -> Completion: ...
+    def submit_accept_multishot(
+        self, fd: _FD, user_data: Any = None, flags: int = 0, *, sequence: int = 0
+    ) -> Completion: ...
+    def submit_connect(self, fd: _FD, address: _Address, user_data: Any = None) -> Completion: ...
+    def submit_shutdown(self, fd: _FD, how: int, user_data: Any = None) -> Completion: ...
+    def submit_close(self, fd: _FD, user_data: Any = None) -> Completion: ...
+    def submit_socket(
+        self, domain: int, type: int, protocol: int = 0, flags: int = 0, user_data: Any = None
     ) -> Completion: ...
     def wait(self, timeout: float | None = None) -> Completion | None: ...
     def wait_many(self, max: int = 64, timeout: float | None = None) -> list[Completion]: ...

@@ -159,6 +159,7 @@ static int completion_traverse(RingioCompletion *self, visitproc visit, void *ar
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->user_data);
     Py_VISIT(self->result);
+    Py_VISIT(self->ancdata);
     return 0;
 }
 
@@ -166,6 +167,7 @@ static int completion_clear(RingioCompletion *self)
 {
     Py_CLEAR(self->user_data);
     Py_CLEAR(self->result);
+    Py_CLEAR(self->ancdata);
     return 0;
 }
 
@@ -269,6 +271,27 @@ static PyObject *get_done(RingioCompletion *self, void *closure)
     (void)closure;
     return PyBool_FromLong(self->done);
 }
+static PyObject *get_zc_copied(RingioCompletion *self, void *closure)
+{
+    (void)closure;
+    if (self->zc_copied < 0)
+        Py_RETURN_NONE;
+    return PyBool_FromLong(self->zc_copied);
+}
+static PyObject *get_ancdata(RingioCompletion *self, void *closure)
+{
+    (void)closure;
+    if (!self->done || self->ancdata == NULL)
+        Py_RETURN_NONE;
+    return Py_NewRef(self->ancdata);
+}
+static PyObject *get_msg_flags(RingioCompletion *self, void *closure)
+{
+    (void)closure;
+    if (!self->done || self->kind != RINGIO_KIND_RECVMSG || self->ring_serial == 0)
+        Py_RETURN_NONE;
+    return PyLong_FromLong(self->msg_flags);
+}
 
 static PyGetSetDef completion_getset[] = {
     {"user_data", (getter)get_user_data, NULL,
@@ -278,13 +301,30 @@ static PyGetSetDef completion_getset[] = {
      "The raw CQE result: >= 0 on success, a negative errno on failure (0 while pending).",
      NULL},
     {"result", (getter)get_result, NULL,
-     "The kind-specific payload: for nop/timeout/cancel/poll, res if res >= 0 else None.", NULL},
+     "The kind-specific payload, None when res < 0: res for nop/timeout/cancel/poll, "
+     "recv, send, send_zc, sendto, sendmsg, sendmsg_zc and socket (the new fd); the "
+     "sender address for recvmsg; (fd, address) for accept; the fd for each "
+     "accept_multishot leg; the bytes received for each recv_multishot leg; None for "
+     "connect, shutdown and close.", NULL},
     {"flags", (getter)get_flags, NULL, "The raw IORING_CQE_F_* flags the kernel set.", NULL},
     {"sequence", (getter)get_sequence, NULL,
      "The leg number of a multishot operation (from 0); 0 for one-shot operations.", NULL},
     {"more", (getter)get_more, NULL, "True while the operation stays armed (multishot).", NULL},
     {"done", (getter)get_done, NULL,
      "True once the operation completed (for a multishot handle: after its final leg).", NULL},
+    {"zc_copied", (getter)get_zc_copied, NULL,
+     "Zero-copy sends submitted with zc_flags=IORING_SEND_ZC_REPORT_USAGE: True when the "
+     "kernel copied the payload after all (always on loopback), False when it really sent "
+     "from the buffer; None when unknown (not requested, not a zero-copy send, pending).",
+     NULL},
+    {"ancdata", (getter)get_ancdata, NULL,
+     "recvmsg: the ancillary data received, a list of (level, type, bytes) like "
+     "socket.recvmsg (SCM_RIGHTS descriptors are then yours to close); None otherwise.",
+     NULL},
+    {"msg_flags", (getter)get_msg_flags, NULL,
+     "recvmsg: the MSG_* flags the kernel returned (MSG_TRUNC, MSG_CTRUNC, MSG_EOR...); "
+     "None otherwise.",
+     NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -3,13 +3,21 @@
  *
  * Everything is found at run time: a private ring is created with the
  * requested entries and flags, the kernel's opcode probe (IORING_REGISTER_PROBE
- * through the backend) says which operations exist, and the ring's feature
- * bits say the rest.  Kernel versions are never compared.
+ * through the backend) says which operations exist, the ring's feature bits
+ * say the rest, and for the capabilities neither can show (multishot accept
+ * and receive, zero-copy sends) a runtime operation probe submits the real
+ * operation.  Kernel versions are never compared.
  */
 #include "ringio_ext.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
 
 /* Opcode names by ABI number.  The kernel ABI never renumbers opcodes, so
  * entries past the build headers' IORING_OP_LAST can be named too; the
@@ -58,6 +66,220 @@ static int probe_core(unsigned entries, unsigned flags, struct ringio_core **out
     return rc;
 }
 
+/* ---- runtime operation probes ----------------------------------------------------
+ *
+ * Some capabilities share their opcode with an older operation (multishot
+ * accept and receive are flags on ACCEPT and RECV) or may be refused at run
+ * time (zero-copy sends), so the opcode probe cannot answer for them.  These
+ * probes submit the real operation on a private ring, through the core like
+ * any other submission, and look at the first completion.  No Python object is
+ * involved: they run with the GIL released.  Each waits at most
+ * PROBE_WAIT_NS; every descriptor they create (including any the kernel
+ * accepts for them) is closed before they return.
+ */
+
+#define PROBE_WAIT_NS (300 * 1000000LL)
+
+static void probe_owner_release(struct ringio_owner *o) { (void)o; }
+
+struct probe_event {
+    bool got;
+    int32_t res;
+    uint32_t flags;
+    bool more;
+};
+
+static int probe_deliver(void *ctx, const struct ringio_event *ev)
+{
+    struct probe_event *p = ctx;
+    if (ev->wake || ev->owner == NULL)
+        return 0;
+    if (!p->got) {
+        p->got = true;
+        p->res = ev->res;
+        p->flags = ev->flags;
+        p->more = ev->more;
+    }
+    if (ev->opcode == IORING_OP_ACCEPT && ev->res >= 0)
+        close(ev->res); /* the accepted connection itself is not needed */
+    return 0;
+}
+
+static int64_t probe_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Reap until the first event of the probe operation arrives, for at most
+ * PROBE_WAIT_NS.  0 when it arrived. */
+static int probe_wait(struct ringio_core *core, struct probe_event *p)
+{
+    int64_t deadline = probe_now_ns() + PROBE_WAIT_NS;
+    for (;;) {
+        int rc = ringio_core_reap(core, UINT32_MAX, probe_deliver, p);
+        if (rc < 0)
+            return rc;
+        if (p->got)
+            return 0;
+        int64_t left = deadline - probe_now_ns();
+        if (left <= 0)
+            return -ETIME;
+        unsigned to_submit = ringio_core_wait_prepare(core);
+        rc = ringio_core_wait_block(core, to_submit, 1, left);
+        ringio_core_wait_finish(core);
+        if (rc < 0 && rc != -ETIME && rc != -EINTR)
+            return rc;
+    }
+}
+
+/* Close the private core: cancel what is still armed, reap it (briefly), and
+ * close what it accepted meanwhile. */
+static void probe_core_done(struct ringio_core *core)
+{
+    (void)ringio_core_close(core, PROBE_WAIT_NS);
+    ringio_core_free(core);
+}
+
+/* A listening socket on the loopback interface (AF_UNIX with an
+ * autobound abstract name where there is no usable loopback), and a client
+ * socket of the same family connected to it.  0 or -1. */
+static int probe_listener(int *lfd, int *cfd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    *lfd = *cfd = -1;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        int family = attempt == 0 ? AF_INET : AF_UNIX;
+        memset(&ss, 0, sizeof(ss));
+        if (family == AF_INET) {
+            struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+            sin->sin_family = AF_INET;
+            sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            len = sizeof(*sin);
+        }
+        else {
+            ss.ss_family = AF_UNIX;
+            len = sizeof(sa_family_t); /* autobind an abstract name */
+        }
+        *lfd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (*lfd < 0)
+            continue;
+        if (bind(*lfd, (struct sockaddr *)&ss, len) == 0 && listen(*lfd, 4) == 0) {
+            len = sizeof(ss);
+            if (getsockname(*lfd, (struct sockaddr *)&ss, &len) == 0) {
+                *cfd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+                if (*cfd >= 0 && (connect(*cfd, (struct sockaddr *)&ss, len) == 0 ||
+                                  errno == EINPROGRESS))
+                    return 0;
+                if (*cfd >= 0)
+                    close(*cfd);
+                *cfd = -1;
+            }
+        }
+        close(*lfd);
+        *lfd = -1;
+    }
+    return -1;
+}
+
+/* Multishot accept: the first completion keeps the request armed (F_MORE).
+ * The listener is created (and the client connects) before the accept is
+ * submitted, so the first completion comes at once. */
+static bool probe_accept_multishot(unsigned entries, unsigned flags)
+{
+    struct ringio_core *core = NULL;
+    struct ringio_owner owner = {probe_owner_release};
+    struct probe_event p = {0};
+    uint64_t token;
+    int lfd, cfd;
+    if (probe_core(entries, flags, &core) < 0)
+        return false;
+    bool ok = false;
+    if (probe_listener(&lfd, &cfd) == 0) {
+        if (ringio_submit_accept_multishot(core, &owner, lfd, SOCK_CLOEXEC, 0, &token) == 0 &&
+            probe_wait(core, &p) == 0)
+            ok = p.res >= 0 && p.more;
+        probe_core_done(core);
+        close(cfd);
+        close(lfd);
+    }
+    else {
+        probe_core_done(core);
+    }
+    return ok;
+}
+
+/* Multishot receive: the first completion selects a provided buffer and
+ * keeps the request armed. */
+static bool probe_recv_multishot(unsigned entries, unsigned flags)
+{
+    struct ringio_core *core = NULL;
+    struct ringio_owner owner = {probe_owner_release};
+    struct probe_event p = {0};
+    uint64_t token;
+    int sv[2];
+    if (probe_core(entries, flags, &core) < 0)
+        return false;
+    bool ok = false;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0) {
+        if (ringio_submit_recv_multishot(core, &owner, sv[0], 64, 2, 0, 0, &token) == 0 &&
+            write(sv[1], "x", 1) == 1 && probe_wait(core, &p) == 0)
+            ok = p.res == 1 && (p.flags & IORING_CQE_F_BUFFER) && p.more;
+        probe_core_done(core);
+        close(sv[0]);
+        close(sv[1]);
+    }
+    else {
+        probe_core_done(core);
+    }
+    return ok;
+}
+
+/* Zero-copy sends: one byte with IORING_OP_SENDMSG_ZC to a bound UDP socket
+ * on the loopback interface succeeds.  It answers for IORING_OP_SEND_ZC too
+ * (same kernel machinery, as uring-api reports them). */
+static bool probe_send_zc(unsigned entries, unsigned flags)
+{
+    struct ringio_core *core = NULL;
+    struct ringio_owner owner = {probe_owner_release};
+    struct probe_event p = {0};
+    uint64_t token;
+    struct sockaddr_in sin;
+    socklen_t len = sizeof(sin);
+    char byte = 'x';
+    struct iovec iov = {&byte, 1};
+    struct msghdr msg;
+    if (probe_core(entries, flags, &core) < 0)
+        return false;
+    bool ok = false;
+    int rx = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int tx = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (rx >= 0 && tx >= 0 && bind(rx, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
+        getsockname(rx, (struct sockaddr *)&sin, &len) == 0) {
+        memset(&msg, 0, sizeof(msg));
+        msg.msg_name = &sin;
+        msg.msg_namelen = len;
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        if (ringio_submit_sendmsg_zc(core, &owner, tx, &msg, 0, 0, &token) == 0 &&
+            probe_wait(core, &p) == 0)
+            ok = p.res >= 0;
+    }
+    /* Before `byte`, `msg` and `sin` go out of scope: the notification is
+     * reaped (or the ring torn down) here. */
+    probe_core_done(core);
+    if (rx >= 0)
+        close(rx);
+    if (tx >= 0)
+        close(tx);
+    return ok;
+}
+
 static int set_bool(PyObject *d, const char *key, bool v)
 {
     return PyDict_SetItemString(d, key, v ? Py_True : Py_False);
@@ -71,6 +293,8 @@ PyObject *ringio_probe_dict(unsigned entries, unsigned flags)
     int known = 0;
     unsigned features = 0;
 
+    bool accept_ms = false, recv_ms = false, zc = false;
+
     Py_BEGIN_ALLOW_THREADS
     rc = probe_core(entries, flags, &core);
     if (rc == 0) {
@@ -78,6 +302,12 @@ PyObject *ringio_probe_dict(unsigned entries, unsigned flags)
         known = ringio_core_probe_opcodes(core, supported, sizeof(supported));
         features = ringio_core_backend(core)->features;
         ringio_core_free(core);
+        if (known > IORING_OP_ACCEPT && supported[IORING_OP_ACCEPT])
+            accept_ms = probe_accept_multishot(entries, flags);
+        if (known > IORING_OP_RECV && supported[IORING_OP_RECV])
+            recv_ms = probe_recv_multishot(entries, flags);
+        if (known > IORING_OP_SENDMSG_ZC && supported[IORING_OP_SENDMSG_ZC])
+            zc = probe_send_zc(entries, flags);
     }
     Py_END_ALLOW_THREADS
     PyObject *d = PyDict_New();
@@ -114,22 +344,18 @@ PyObject *ringio_probe_dict(unsigned entries, unsigned flags)
             goto fail;
     }
     /*
-     * The uring-api capability names.  IORING_OP_SEND_ZC and
-     * IORING_OP_SENDMSG_ZC come straight from the opcode probe above.  The
-     * multishot variants share their opcodes with the one-shot ones, so the
-     * opcode probe cannot see them; they are derived from opcodes that reached
-     * the kernel in the same release: multishot accept came with
-     * IORING_OP_SOCKET, multishot receive (and the provided-buffer rings it
-     * uses) with IORING_OP_SEND_ZC.  The socket-operation layer (issue #3)
-     * replaces these derivations with runtime operation probes.
+     * The uring-api capability names, from runtime operation probes (above):
+     * the multishot variants share their opcodes with the one-shot ones, and a
+     * kernel may list the zero-copy opcodes yet refuse the operation, so only
+     * submitting them answers.  IORING_OP_SEND_ZC and IORING_OP_SENDMSG_ZC
+     * replace the opcode probe's answer with the sendmsg_zc probe's (and the
+     * opcode probe's for SEND_ZC itself).
      */
-    if (set_bool(d, "IORING_ACCEPT_MULTISHOT",
-                 known > IORING_OP_SOCKET && supported[IORING_OP_ACCEPT] &&
-                     supported[IORING_OP_SOCKET]) < 0)
-        goto fail;
-    if (set_bool(d, "IORING_RECV_MULTISHOT",
-                 known > IORING_OP_SEND_ZC && supported[IORING_OP_RECV] &&
-                     supported[IORING_OP_SEND_ZC]) < 0)
+    if (set_bool(d, "IORING_ACCEPT_MULTISHOT", accept_ms) < 0 ||
+        set_bool(d, "IORING_RECV_MULTISHOT", recv_ms) < 0 ||
+        set_bool(d, "IORING_OP_SEND_ZC",
+                 zc && known > IORING_OP_SEND_ZC && supported[IORING_OP_SEND_ZC]) < 0 ||
+        set_bool(d, "IORING_OP_SENDMSG_ZC", zc) < 0)
         goto fail;
     return d;
 fail:
@@ -162,7 +388,9 @@ const char ringio_doc_probe[] =
     "when no ring can be created (see unavailable_reason()), else a flat dict of booleans: "
     "\"available\": True, \"IORING_OP_<NAME>\" for every opcode (from the kernel's opcode "
     "probe), \"IORING_FEAT_<NAME>\" for every feature bit, and \"IORING_ACCEPT_MULTISHOT\", "
-    "\"IORING_RECV_MULTISHOT\".";
+    "\"IORING_RECV_MULTISHOT\", \"IORING_OP_SEND_ZC\", \"IORING_OP_SENDMSG_ZC\" from runtime "
+    "operation probes: each submits the real operation on a private ring (loopback sockets, "
+    "a socket pair) and checks its first completion, waiting at most 0.3 s.";
 
 PyObject *ringio_probe(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
                        PyObject *kwnames)

@@ -1180,6 +1180,7 @@ static PyMethodDef ring_methods[] = {
     {"reset_serving", (PyCFunction)ring_reset_serving, METH_NOARGS, ring_reset_serving_doc},
     {"stats", (PyCFunction)ring_stats, METH_NOARGS, ring_stats_doc},
     RINGIO_SUBMIT_BASIC_METHODS,
+    RINGIO_SUBMIT_SOCKET_METHODS,
     {NULL, NULL, 0, NULL},
 };
 

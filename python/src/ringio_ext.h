@@ -8,6 +8,10 @@
  *   owner.c        the deferred release machinery and the generic submit path
  *   probe.c        probe(), is_available(), unavailable_reason()
  *   submit_basic.c submit_nop / submit_timeout / submit_cancel / submit_poll
+ *   submit_socket.c recv / recv_multishot / send / send_zc / accept / accept_multishot /
+ *                  connect / shutdown / close / socket, and the shared buffer export
+ *   submit_msg.c   recvmsg / sendto / sendmsg / sendmsg_zc (msghdr-based operations)
+ *   sockaddr.c     socket addresses and ancillary data <-> Python objects
  *   capi.c         the ringio._ringio._C_API capsule (ringio/include/ringio_capi.h)
  *
  * A new family of operations (sockets: submit_socket.c) plugs in by
@@ -40,6 +44,8 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+
+#include <sys/socket.h>
 
 #include "ringio/backend.h"
 #include "ringio/core.h"
@@ -139,10 +145,17 @@ struct RingioCompletion {
     bool has_view;
     bool resources_released; /* ops->release ran */
     int8_t zc_copied; /* -1 unknown / 0 / 1 (zero-copy sends) */
+    int msg_flags;    /* recvmsg: msghdr.msg_flags the kernel returned */
+    PyObject *ancdata; /* recvmsg: list of (level, type, bytes) once done, else NULL */
     Py_buffer view;   /* the exported buffer the kernel reads or writes */
-    void *extra;      /* per-kind heap data, freed by ops->release */
+    void *extra;      /* per-kind heap data, freed by ops->release (submit_msg.c:
+                       * struct ringio_msg, the msghdr family) */
     union {
         struct __kernel_timespec ts; /* submit_timeout */
+        struct {                     /* submit_connect (read) / submit_accept (written) */
+            struct sockaddr_storage ss;
+            socklen_t len;
+        } sa;
     } op;
 };
 
@@ -287,6 +300,81 @@ extern const char ringio_doc_submit_timeout[];
 extern const char ringio_doc_submit_cancel[];
 extern const char ringio_doc_submit_poll[];
 
+/*
+ * Socket operations.  Each has a C entry point taking converted arguments
+ * (used by the Ring method after parsing, and by the C API capsule), and a
+ * Ring method (ringio_meth_submit_*) that only parses.  The entry points
+ * validate what a C caller could get wrong (negative fd, ranges, buffer
+ * shape, address shape) exactly like the methods, and return the pending
+ * Completion (new reference) or NULL with an exception set:
+ * TypeError / ValueError for bad arguments, RingClosed, SubmissionQueueFull,
+ * OSError.  `flags` are MSG_* flags for the data operations, SOCK_NONBLOCK |
+ * SOCK_CLOEXEC for accept/socket.  user_data may be NULL (None).
+ */
+PyObject *ringio_ring_submit_recv(RingioRing *r, int fd, PyObject *buf, PyObject *user_data,
+                                  int flags);
+PyObject *ringio_ring_submit_recv_multishot(RingioRing *r, int fd, long long buffer_size,
+                                            long long buffer_count, PyObject *user_data,
+                                            int flags, uint32_t sequence);
+PyObject *ringio_ring_submit_send(RingioRing *r, int fd, PyObject *data, PyObject *user_data,
+                                  int flags);
+PyObject *ringio_ring_submit_send_zc(RingioRing *r, int fd, PyObject *data, PyObject *user_data,
+                                     int flags, unsigned zc_flags);
+/* buf: one writable buffer or a sequence of them (scatter). */
+PyObject *ringio_ring_submit_recvmsg(RingioRing *r, int fd, PyObject *buf, PyObject *user_data,
+                                     int flags, Py_ssize_t ancbufsize);
+PyObject *ringio_ring_submit_sendto(RingioRing *r, int fd, PyObject *data, PyObject *address,
+                                    PyObject *user_data, int flags);
+/* data: one buffer or a sequence of them (gather); address and ancdata may be
+ * NULL or None. */
+PyObject *ringio_ring_submit_sendmsg(RingioRing *r, int fd, PyObject *data, PyObject *address,
+                                     PyObject *user_data, int flags, PyObject *ancdata);
+PyObject *ringio_ring_submit_sendmsg_zc(RingioRing *r, int fd, PyObject *data,
+                                        PyObject *address, PyObject *user_data, int flags,
+                                        unsigned zc_flags, PyObject *ancdata);
+PyObject *ringio_ring_submit_accept(RingioRing *r, int fd, PyObject *user_data, int flags);
+PyObject *ringio_ring_submit_accept_multishot(RingioRing *r, int fd, PyObject *user_data,
+                                              int flags, uint32_t sequence);
+PyObject *ringio_ring_submit_connect(RingioRing *r, int fd, PyObject *address,
+                                     PyObject *user_data);
+PyObject *ringio_ring_submit_shutdown(RingioRing *r, int fd, int how, PyObject *user_data);
+PyObject *ringio_ring_submit_close(RingioRing *r, int fd, PyObject *user_data);
+PyObject *ringio_ring_submit_socket(RingioRing *r, int domain, int type, int protocol, int flags,
+                                    PyObject *user_data);
+
+/* Shared by submit_socket.c and submit_msg.c (GIL held). */
+/* Export obj into view (C-contiguous; writable when `writable`).  TypeError
+ * naming fname/argname, chained to CPython's own error, on failure. */
+int ringio_export_buffer(PyObject *obj, Py_buffer *view, bool writable, const char *fname,
+                         const char *argname);
+/* ValueError unless fd >= 0. */
+int ringio_check_fd(int fd, const char *fname);
+/* The address family for converting `address` for fd: the socket's own
+ * (SO_DOMAIN), or, when fd is not an open socket (the kernel will fail the
+ * operation with -EBADF / -ENOTSOCK), the family the address's shape implies.
+ * -1 with an exception set. */
+int ringio_address_family(int fd, PyObject *address);
+
+#define RINGIO_DECLARE_METHOD(name)                                                        \
+    PyObject *ringio_meth_##name(PyObject *self, PyObject *const *args, Py_ssize_t nargs,   \
+                                 PyObject *kwnames);                                       \
+    extern const char ringio_doc_##name[]
+
+RINGIO_DECLARE_METHOD(submit_recv);
+RINGIO_DECLARE_METHOD(submit_recv_multishot);
+RINGIO_DECLARE_METHOD(submit_send);
+RINGIO_DECLARE_METHOD(submit_send_zc);
+RINGIO_DECLARE_METHOD(submit_recvmsg);
+RINGIO_DECLARE_METHOD(submit_sendto);
+RINGIO_DECLARE_METHOD(submit_sendmsg);
+RINGIO_DECLARE_METHOD(submit_sendmsg_zc);
+RINGIO_DECLARE_METHOD(submit_accept);
+RINGIO_DECLARE_METHOD(submit_accept_multishot);
+RINGIO_DECLARE_METHOD(submit_connect);
+RINGIO_DECLARE_METHOD(submit_shutdown);
+RINGIO_DECLARE_METHOD(submit_close);
+RINGIO_DECLARE_METHOD(submit_socket);
+
 #define RINGIO_METH_FASTKW(name, fn, doc) \
     {name, (PyCFunction)(void (*)(void))(fn), METH_FASTCALL | METH_KEYWORDS, doc}
 
@@ -297,6 +385,18 @@ extern const char ringio_doc_submit_poll[];
     RINGIO_METH_FASTKW("submit_cancel", ringio_ring_submit_cancel,                 \
                        ringio_doc_submit_cancel),                                  \
     RINGIO_METH_FASTKW("submit_poll", ringio_ring_submit_poll, ringio_doc_submit_poll)
+
+#define RINGIO_SOCKET_METHOD(name) \
+    RINGIO_METH_FASTKW(#name, ringio_meth_##name, ringio_doc_##name)
+
+#define RINGIO_SUBMIT_SOCKET_METHODS                                                  \
+    RINGIO_SOCKET_METHOD(submit_recv), RINGIO_SOCKET_METHOD(submit_recv_multishot),   \
+    RINGIO_SOCKET_METHOD(submit_send), RINGIO_SOCKET_METHOD(submit_send_zc),          \
+    RINGIO_SOCKET_METHOD(submit_recvmsg), RINGIO_SOCKET_METHOD(submit_sendto),        \
+    RINGIO_SOCKET_METHOD(submit_sendmsg), RINGIO_SOCKET_METHOD(submit_sendmsg_zc),    \
+    RINGIO_SOCKET_METHOD(submit_accept), RINGIO_SOCKET_METHOD(submit_accept_multishot), \
+    RINGIO_SOCKET_METHOD(submit_connect), RINGIO_SOCKET_METHOD(submit_shutdown),      \
+    RINGIO_SOCKET_METHOD(submit_close), RINGIO_SOCKET_METHOD(submit_socket)
 
 /* ---- types and module pieces ----------------------------------------------------- */
 

@@ -209,10 +209,12 @@ PyObject *ringio_addr_to_py(const struct sockaddr *sa, socklen_t len)
 static int cmsg_item(PyObject *item, int *level, int *type, Py_buffer *view)
 {
     if (!PyArg_ParseTuple(item, "iiy*:ancillary data item", level, type, view)) {
-        if (PyErr_ExceptionMatches(PyExc_TypeError) || PyErr_ExceptionMatches(PyExc_SystemError)) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError) || PyErr_ExceptionMatches(PyExc_SystemError) ||
+            PyErr_ExceptionMatches(PyExc_BufferError)) {
             PyErr_Clear();
             PyErr_SetString(PyExc_TypeError,
-                            "ancillary data items must be (level, type, bytes-like) tuples");
+                            "ancillary data items must be (level, type, data) tuples: two ints "
+                            "and a C-contiguous bytes-like object");
         }
         return -1;
     }
@@ -225,24 +227,46 @@ int ringio_cmsg_build(PyObject *ancdata, void **buf, size_t *len)
     *len = 0;
     if (ancdata == NULL || ancdata == Py_None)
         return 0;
-    PyObject *seq = PySequence_Fast(ancdata, "ancdata must be an iterable of (level, type, data)");
-    if (!seq)
+    /* A tuple snapshot, and every item parsed exactly once with its buffer
+     * held until the copy: converting an item (its __index__) may run Python
+     * code, which must not be able to change a size we already counted. */
+    PyObject *seq = PySequence_Tuple(ancdata);
+    if (!seq) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError,
+                         "ancdata must be an iterable of (level, type, data) tuples, not %.100s",
+                         Py_TYPE(ancdata)->tp_name);
+        }
         return -1;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    size_t total = 0;
-    int rc = -1;
-    /* Two passes: size first, so the buffer is allocated exactly once. */
-    for (Py_ssize_t i = 0; i < n; i++) {
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(seq);
+    struct item {
         int level, type;
         Py_buffer view;
-        if (cmsg_item(PySequence_Fast_GET_ITEM(seq, i), &level, &type, &view) < 0)
-            goto out;
-        total += CMSG_SPACE((size_t)view.len);
-        PyBuffer_Release(&view);
-    }
-    if (total == 0) {
+    } *items = NULL;
+    Py_ssize_t parsed = 0;
+    size_t total = 0;
+    int rc = -1;
+    if (n == 0) {
         rc = 0;
         goto out;
+    }
+    items = PyMem_Calloc((size_t)n, sizeof(*items));
+    if (!items) {
+        PyErr_NoMemory();
+        goto out;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (cmsg_item(PyTuple_GET_ITEM(seq, i), &items[i].level, &items[i].type,
+                      &items[i].view) < 0)
+            goto out;
+        parsed = i + 1;
+        if ((size_t)items[i].view.len > (size_t)INT32_MAX - total) {
+            PyErr_SetString(PyExc_OverflowError, "ancillary data too large");
+            goto out;
+        }
+        total += CMSG_SPACE((size_t)items[i].view.len);
     }
     unsigned char *mem = PyMem_Calloc(1, total);
     if (!mem) {
@@ -252,25 +276,35 @@ int ringio_cmsg_build(PyObject *ancdata, void **buf, size_t *len)
     struct msghdr msg = {.msg_control = mem, .msg_controllen = total};
     struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
     for (Py_ssize_t i = 0; i < n && cm; i++) {
-        int level, type;
-        Py_buffer view;
-        if (cmsg_item(PySequence_Fast_GET_ITEM(seq, i), &level, &type, &view) < 0) {
-            PyMem_Free(mem);
-            goto out;
-        }
-        cm->cmsg_level = level;
-        cm->cmsg_type = type;
-        cm->cmsg_len = CMSG_LEN((size_t)view.len);
-        memcpy(CMSG_DATA(cm), view.buf, (size_t)view.len);
-        PyBuffer_Release(&view);
+        cm->cmsg_level = items[i].level;
+        cm->cmsg_type = items[i].type;
+        cm->cmsg_len = CMSG_LEN((size_t)items[i].view.len);
+        memcpy(CMSG_DATA(cm), items[i].view.buf, (size_t)items[i].view.len);
         cm = CMSG_NXTHDR(&msg, cm);
     }
     *buf = mem;
     *len = total;
     rc = 0;
 out:
+    for (Py_ssize_t i = 0; i < parsed; i++)
+        PyBuffer_Release(&items[i].view);
+    PyMem_Free(items);
     Py_DECREF(seq);
     return rc;
+}
+
+/* The bytes of cm's data that lie inside msg's control buffer; 0 for a
+ * malformed header (the kernel never writes one; stay safe anyway). */
+static size_t cmsg_data_len(const struct msghdr *msg, const struct cmsghdr *cm)
+{
+    const unsigned char *end = (const unsigned char *)msg->msg_control + msg->msg_controllen;
+    const unsigned char *data = CMSG_DATA(cm);
+    if (cm->cmsg_len < CMSG_LEN(0) || data > end)
+        return 0;
+    size_t dlen = cm->cmsg_len - CMSG_LEN(0);
+    if (dlen > (size_t)(end - data))
+        dlen = (size_t)(end - data);
+    return dlen;
 }
 
 PyObject *ringio_cmsg_parse(const struct msghdr *msg)
@@ -280,7 +314,9 @@ PyObject *ringio_cmsg_parse(const struct msghdr *msg)
         return list;
     for (struct cmsghdr *cm = CMSG_FIRSTHDR((struct msghdr *)msg); cm;
          cm = CMSG_NXTHDR((struct msghdr *)msg, cm)) {
-        size_t dlen = cm->cmsg_len - CMSG_LEN(0);
+        if (cm->cmsg_len < CMSG_LEN(0))
+            break; /* malformed: nothing after it can be trusted */
+        size_t dlen = cmsg_data_len(msg, cm);
         PyObject *item = Py_BuildValue("(iiy#)", cm->cmsg_level, cm->cmsg_type,
                                        (const char *)CMSG_DATA(cm), (Py_ssize_t)dlen);
         if (!item || PyList_Append(list, item) < 0) {
@@ -301,7 +337,9 @@ void ringio_cmsg_close_fds(const struct msghdr *msg)
          cm = CMSG_NXTHDR((struct msghdr *)msg, cm)) {
         if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
             continue;
-        size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        if (cm->cmsg_len < CMSG_LEN(0))
+            break;
+        size_t n = cmsg_data_len(msg, cm) / sizeof(int);
         const unsigned char *p = CMSG_DATA(cm);
         for (size_t i = 0; i < n; i++) {
             int fd;
