@@ -308,6 +308,9 @@ static int ring_close_impl(RingioRing *self)
         ringio_core_free(core);
     Py_END_ALLOW_THREADS
     wait_lock_release(self);
+    /* The C client's user pointer may die with the ring: forget it. */
+    self->c_callback = NULL;
+    self->c_callback_user = NULL;
     ringio_release_list(list);
     return 0;
 }
@@ -618,11 +621,20 @@ static PyObject *ring_wait_many(RingioRing *self, PyObject *const *args, Py_ssiz
         return NULL;
     if (ringio_timeout_arg(argv[1], "timeout", &timeout_ns) < 0)
         return NULL;
+    return ringio_ring_wait_many(self, (unsigned)max, timeout_ns);
+}
+
+PyObject *ringio_ring_wait_many(RingioRing *self, unsigned max, int64_t timeout_ns)
+{
+    if (max < 1) {
+        PyErr_SetString(PyExc_ValueError, "max must be >= 1");
+        return NULL;
+    }
     if (check_not_serving(self, "wait_many") < 0)
         return NULL;
 
     ringio_reaped slots[RINGIO_REAP_CHUNK];
-    unsigned cap = max < RINGIO_REAP_CHUNK ? (unsigned)max : RINGIO_REAP_CHUNK;
+    unsigned cap = max < RINGIO_REAP_CHUNK ? max : RINGIO_REAP_CHUNK;
     reap_buf b = {slots, cap, 0};
     if (ring_wait_events(self, &b, cap, timeout_ns, false, NULL) < 0)
         return NULL;
@@ -637,8 +649,8 @@ static PyObject *ring_wait_many(RingioRing *self, PyObject *const *args, Py_ssiz
     if (commit_into(list, &b, &woke) < 0)
         goto fail;
     /* Everything else that is ready, without blocking. */
-    while (!woke && full && PyList_GET_SIZE(list) < max) {
-        unsigned want = (unsigned)(max - PyList_GET_SIZE(list));
+    while (!woke && full && (size_t)PyList_GET_SIZE(list) < max) {
+        unsigned want = max - (unsigned)PyList_GET_SIZE(list);
         if (want > RINGIO_REAP_CHUNK)
             want = RINGIO_REAP_CHUNK;
         if (ringio_ring_lock_open(self) < 0)
@@ -717,25 +729,65 @@ static void stop_group(RingioRing *self)
 PyDoc_STRVAR(ring_serve_doc,
              "serve_completions($self)\n--\n\n"
              "Serve completions on the calling thread until stop_serving(): wait for each "
-             "completion (GIL released) and call ring.callback(completion).\n\n"
+             "completion (GIL released) and call ring.callback(completion), or the C callback "
+             "installed through the C API (ring_set_c_callback), which takes precedence.\n\n"
              "Several threads may serve the same ring: one waits in the kernel while the others "
              "run callbacks.  If a callback raises an Exception it is reported through "
              "sys.unraisablehook and the whole worker group stops; KeyboardInterrupt and "
              "SystemExit stop the group and propagate.  Returns at once if stop_serving() was "
              "called and reset_serving() was not.");
 
-static PyObject *ring_serve_completions(RingioRing *self, PyObject *unused)
+/* Deliver one completion to the C callback or Ring.callback.  0, or -1 with
+ * an exception set and *report_obj set to the object to name when it is
+ * reported as unraisable (a new reference, or NULL). */
+static int serve_one(RingioRing *self, PyObject *completion, PyObject **report_obj)
 {
-    (void)unused;
-    if (self->callback == NULL || self->callback == Py_None) {
-        PyErr_SetString(PyExc_RuntimeError, "set Ring.callback before serve_completions()");
-        return NULL;
+    *report_obj = NULL;
+    ringio_c_callback fn = self->c_callback;
+    if (fn != NULL) {
+        int rc = fn((PyObject *)self, completion, self->c_callback_user);
+        if (rc < 0 && !PyErr_Occurred())
+            PyErr_SetString(PyExc_SystemError,
+                            "ringio C serving callback returned -1 without setting an exception");
+        if (rc >= 0 && PyErr_Occurred()) {
+            /* A contract violation: still report it, as CPython would. */
+            rc = -1;
+        }
+        if (rc < 0) {
+            *report_obj = Py_NewRef((PyObject *)self);
+            return -1;
+        }
+        return 0;
+    }
+    PyObject *cb = Py_XNewRef(self->callback);
+    if (cb == NULL || cb == Py_None) {
+        Py_XDECREF(cb);
+        PyErr_SetString(PyExc_RuntimeError, "Ring.callback was cleared while serving");
+        return -1;
+    }
+    PyObject *res = PyObject_CallOneArg(cb, completion);
+    if (res == NULL) {
+        *report_obj = cb;
+        return -1;
+    }
+    Py_DECREF(res);
+    Py_DECREF(cb);
+    return 0;
+}
+
+int ringio_ring_serve(RingioRing *self)
+{
+    if (self->c_callback == NULL && (self->callback == NULL || self->callback == Py_None)) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "set Ring.callback (or a C callback through the C API) before "
+                        "serve_completions()");
+        return -1;
     }
     if (ringio_ring_lock_open(self) < 0)
-        return NULL;
+        return -1;
     if (self->stop) {
         ringio_release_list(ringio_ring_unlock(self));
-        Py_RETURN_NONE;
+        return 0;
     }
     __atomic_add_fetch(&self->workers, 1, __ATOMIC_RELAXED);
     ringio_release_list(ringio_ring_unlock(self));
@@ -757,26 +809,20 @@ static PyObject *ring_serve_completions(RingioRing *self, PyObject *unused)
         PyObject *completion = ringio_reaped_commit(&slot);
         if (completion == NULL)
             continue;
-        PyObject *cb = Py_XNewRef(self->callback);
-        PyObject *res = NULL;
-        if (cb == NULL || cb == Py_None)
-            PyErr_SetString(PyExc_RuntimeError, "Ring.callback was cleared while serving");
-        else
-            res = PyObject_CallOneArg(cb, completion);
+        PyObject *report_obj;
+        int rc = serve_one(self, completion, &report_obj);
         Py_DECREF(completion);
-        if (res == NULL) {
+        if (rc < 0) {
             if (!PyErr_ExceptionMatches(PyExc_Exception)) {
                 err = -1; /* KeyboardInterrupt, SystemExit: propagate */
-                Py_XDECREF(cb);
+                Py_XDECREF(report_obj);
                 break;
             }
-            PyErr_WriteUnraisable(cb != NULL ? cb : Py_None);
-            Py_XDECREF(cb);
+            PyErr_WriteUnraisable(report_obj != NULL ? report_obj : Py_None);
+            Py_XDECREF(report_obj);
             stop_group(self);
             break;
         }
-        Py_DECREF(res);
-        Py_XDECREF(cb);
     }
     if (err < 0) {
         ringio_saved_exc saved = ringio_exc_save();
@@ -787,7 +833,13 @@ static PyObject *ring_serve_completions(RingioRing *self, PyObject *unused)
     __atomic_sub_fetch(&self->workers, 1, __ATOMIC_RELAXED);
     RingioCompletion *list = ringio_ring_unlock(self);
     ringio_release_list(list);
-    if (err < 0)
+    return err;
+}
+
+static PyObject *ring_serve_completions(RingioRing *self, PyObject *unused)
+{
+    (void)unused;
+    if (ringio_ring_serve(self) < 0)
         return NULL;
     Py_RETURN_NONE;
 }
@@ -797,13 +849,20 @@ PyDoc_STRVAR(ring_stop_serving_doc,
              "Ask every serve_completions() worker to return, waking the one blocked in the "
              "kernel.  Join the worker threads before close().");
 
+int ringio_ring_stop_serving(RingioRing *self)
+{
+    if (ringio_ring_lock_open(self) < 0)
+        return -1;
+    request_stop_locked(self);
+    ringio_release_list(ringio_ring_unlock(self));
+    return 0;
+}
+
 static PyObject *ring_stop_serving(RingioRing *self, PyObject *unused)
 {
     (void)unused;
-    if (ringio_ring_lock_open(self) < 0)
+    if (ringio_ring_stop_serving(self) < 0)
         return NULL;
-    request_stop_locked(self);
-    ringio_release_list(ringio_ring_unlock(self));
     Py_RETURN_NONE;
 }
 
@@ -811,13 +870,20 @@ PyDoc_STRVAR(ring_reset_serving_doc,
              "reset_serving($self)\n--\n\n"
              "Clear the stop request so that serve_completions() can be entered again.");
 
+int ringio_ring_reset_serving(RingioRing *self)
+{
+    if (ringio_ring_lock_open(self) < 0)
+        return -1;
+    self->stop = false;
+    ringio_release_list(ringio_ring_unlock(self));
+    return 0;
+}
+
 static PyObject *ring_reset_serving(RingioRing *self, PyObject *unused)
 {
     (void)unused;
-    if (ringio_ring_lock_open(self) < 0)
+    if (ringio_ring_reset_serving(self) < 0)
         return NULL;
-    self->stop = false;
-    ringio_release_list(ringio_ring_unlock(self));
     Py_RETURN_NONE;
 }
 
@@ -836,17 +902,25 @@ PyDoc_STRVAR(ring_submit_doc,
              "submit($self)\n--\n\n"
              "Hand every staged submission to the kernel now; returns how many it took.");
 
-static PyObject *ring_submit_meth(RingioRing *self, PyObject *unused)
+int ringio_ring_flush(RingioRing *self)
 {
-    (void)unused;
     if (ringio_ring_lock_open(self) < 0)
-        return NULL;
+        return -1;
     int rc = ringio_core_submit(self->core);
     ringio_release_list(ringio_ring_unlock(self));
     if (rc < 0) {
         ringio_set_core_error(self->state, rc);
-        return NULL;
+        return -1;
     }
+    return rc;
+}
+
+static PyObject *ring_submit_meth(RingioRing *self, PyObject *unused)
+{
+    (void)unused;
+    int rc = ringio_ring_flush(self);
+    if (rc < 0)
+        return NULL;
     return PyLong_FromLong(rc);
 }
 
@@ -1128,9 +1202,8 @@ static PyObject *get_callback(RingioRing *self, void *c)
     (void)c;
     return Py_NewRef(self->callback != NULL ? self->callback : Py_None);
 }
-static int set_callback(RingioRing *self, PyObject *v, void *c)
+int ringio_ring_set_callback(RingioRing *self, PyObject *v)
 {
-    (void)c;
     if (v == NULL)
         v = Py_None;
     if (v != Py_None && !PyCallable_Check(v)) {
@@ -1139,6 +1212,30 @@ static int set_callback(RingioRing *self, PyObject *v, void *c)
         return -1;
     }
     Py_XSETREF(self->callback, Py_NewRef(v));
+    return 0;
+}
+
+static int set_callback(RingioRing *self, PyObject *v, void *c)
+{
+    (void)c;
+    return ringio_ring_set_callback(self, v);
+}
+
+int ringio_ring_set_c_callback(RingioRing *self, ringio_c_callback fn, void *user)
+{
+    /* Both fields change together under the GIL, which every worker holds
+     * while it reads them (the module is not free-threaded). */
+    if (fn == NULL) {
+        self->c_callback = NULL;
+        self->c_callback_user = NULL;
+        return 0;
+    }
+    if (ring_is_closed(self)) {
+        ringio_raise_closed(self);
+        return -1;
+    }
+    self->c_callback = fn;
+    self->c_callback_user = user;
     return 0;
 }
 
@@ -1156,7 +1253,8 @@ static PyGetSetDef ring_getset[] = {
     {"staged", (getter)get_staged, NULL,
      "Submissions prepared but not yet handed to the kernel (batch mode).", NULL},
     {"callback", (getter)get_callback, (setter)set_callback,
-     "Callable invoked by serve_completions() with each Completion, or None.", NULL},
+     "Callable invoked by serve_completions() with each Completion, or None.  A C "
+     "callback installed through the C API takes precedence.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

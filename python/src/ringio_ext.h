@@ -196,6 +196,10 @@ void ringio_reaped_discard(ringio_reaped *slot);
 
 /* ---- Ring ---------------------------------------------------------------- */
 
+/* A C serving callback: 0, or -1 with an exception set (the same type as
+ * RingioCCallback in ringio_capi.h). */
+typedef int (*ringio_c_callback)(PyObject *ring, PyObject *completion, void *user);
+
 struct RingioRing {
     PyObject_HEAD
     ringio_state *state;
@@ -206,6 +210,12 @@ struct RingioRing {
     unsigned long wait_owner;     /* thread holding `wait_lock` (atomic access) */
     RingioCompletion *released;   /* guarded by lock: owners the core released */
     PyObject *callback;           /* GIL */
+    /* The C API's serving callback (ringio_ring_set_c_callback), GIL: when set,
+     * serve_completions() workers call it instead of `callback`.  The ring
+     * does not own c_callback_user (nothing to traverse); the C client keeps
+     * it alive until it clears the callback or the ring is closed. */
+    ringio_c_callback c_callback;
+    void *c_callback_user;
     PyObject *weakreflist;
     uint64_t serial;              /* process-unique id of this ring */
     const char *backend_name;
@@ -285,20 +295,20 @@ void ringio_set_setup_error(int err);
 /* The advice part of that message (static string). */
 const char *ringio_setup_advice(int err);
 
-/* ---- Ring methods defined outside ring.c ----------------------------------------- */
+/* ---- submit entry points and Ring methods defined outside ring.c ---------------------- */
 
-PyObject *ringio_ring_submit_nop(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
-                                 PyObject *kwnames);
-PyObject *ringio_ring_submit_timeout(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
-                                     PyObject *kwnames);
-PyObject *ringio_ring_submit_cancel(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
-                                    PyObject *kwnames);
-PyObject *ringio_ring_submit_poll(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
-                                  PyObject *kwnames);
-extern const char ringio_doc_submit_nop[];
-extern const char ringio_doc_submit_timeout[];
-extern const char ringio_doc_submit_cancel[];
-extern const char ringio_doc_submit_poll[];
+/*
+ * nop / timeout / cancel / poll (submit_basic.c), same contract as the socket
+ * operations below.  seconds: finite and >= 0 (ValueError otherwise); target:
+ * a Completion submitted to this ring (TypeError / ValueError); cancel flags:
+ * 0 or IORING_ASYNC_CANCEL_ALL; mask: POLL* events.
+ */
+PyObject *ringio_ring_submit_nop(RingioRing *r, PyObject *user_data);
+PyObject *ringio_ring_submit_timeout(RingioRing *r, double seconds, PyObject *user_data);
+PyObject *ringio_ring_submit_cancel(RingioRing *r, PyObject *target, PyObject *user_data,
+                                    unsigned flags);
+PyObject *ringio_ring_submit_poll(RingioRing *r, int fd, unsigned mask, PyObject *user_data,
+                                  bool multishot);
 
 /*
  * Socket operations.  Each has a C entry point taking converted arguments
@@ -360,6 +370,10 @@ int ringio_address_family(int fd, PyObject *address);
                                  PyObject *kwnames);                                       \
     extern const char ringio_doc_##name[]
 
+RINGIO_DECLARE_METHOD(submit_nop);
+RINGIO_DECLARE_METHOD(submit_timeout);
+RINGIO_DECLARE_METHOD(submit_cancel);
+RINGIO_DECLARE_METHOD(submit_poll);
 RINGIO_DECLARE_METHOD(submit_recv);
 RINGIO_DECLARE_METHOD(submit_recv_multishot);
 RINGIO_DECLARE_METHOD(submit_send);
@@ -378,16 +392,12 @@ RINGIO_DECLARE_METHOD(submit_socket);
 #define RINGIO_METH_FASTKW(name, fn, doc) \
     {name, (PyCFunction)(void (*)(void))(fn), METH_FASTCALL | METH_KEYWORDS, doc}
 
-#define RINGIO_SUBMIT_BASIC_METHODS                                               \
-    RINGIO_METH_FASTKW("submit_nop", ringio_ring_submit_nop, ringio_doc_submit_nop), \
-    RINGIO_METH_FASTKW("submit_timeout", ringio_ring_submit_timeout,               \
-                       ringio_doc_submit_timeout),                                 \
-    RINGIO_METH_FASTKW("submit_cancel", ringio_ring_submit_cancel,                 \
-                       ringio_doc_submit_cancel),                                  \
-    RINGIO_METH_FASTKW("submit_poll", ringio_ring_submit_poll, ringio_doc_submit_poll)
-
 #define RINGIO_SOCKET_METHOD(name) \
     RINGIO_METH_FASTKW(#name, ringio_meth_##name, ringio_doc_##name)
+
+#define RINGIO_SUBMIT_BASIC_METHODS                                                   \
+    RINGIO_SOCKET_METHOD(submit_nop), RINGIO_SOCKET_METHOD(submit_timeout),           \
+    RINGIO_SOCKET_METHOD(submit_cancel), RINGIO_SOCKET_METHOD(submit_poll)
 
 #define RINGIO_SUBMIT_SOCKET_METHODS                                                  \
     RINGIO_SOCKET_METHOD(submit_recv), RINGIO_SOCKET_METHOD(submit_recv_multishot),   \
@@ -410,6 +420,20 @@ int ringio_ring_close(RingioRing *r);
 PyObject *ringio_ring_wait_one(RingioRing *r, int64_t timeout_ns);
 /* Ring.break_wait() for the C API (0 / -1). */
 int ringio_ring_break_wait(RingioRing *r);
+/* Ring.wait_many(max, timeout) for the C API: max >= 1, timeout_ns < 0 = no
+ * limit.  A new list, or NULL. */
+PyObject *ringio_ring_wait_many(RingioRing *r, unsigned max, int64_t timeout_ns);
+/* Ring.submit(): the number of submissions handed to the kernel, or -1. */
+int ringio_ring_flush(RingioRing *r);
+/* Ring.callback = cb (NULL means None): 0 / -1 (TypeError if not callable). */
+int ringio_ring_set_callback(RingioRing *r, PyObject *cb);
+/* Install (fn != NULL) or clear (fn == NULL) the C serving callback: 0 / -1
+ * (RingClosed when installing on a closed ring; clearing always works). */
+int ringio_ring_set_c_callback(RingioRing *r, ringio_c_callback fn, void *user);
+/* Ring.serve_completions() / stop_serving() / reset_serving() (0 / -1). */
+int ringio_ring_serve(RingioRing *r);
+int ringio_ring_stop_serving(RingioRing *r);
+int ringio_ring_reset_serving(RingioRing *r);
 
 /* probe.c */
 PyObject *ringio_probe(PyObject *module, PyObject *const *args, Py_ssize_t nargs,

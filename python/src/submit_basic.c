@@ -5,6 +5,10 @@
  * record), stores in it what the kernel will read (the timespec of a
  * timeout), and hands it to ringio_submit() with a callback that calls the
  * core.  Socket operations (submit_socket.c) follow the same pattern.
+ *
+ * As there, each operation has a C entry point (ringio_ring_submit_*, taking
+ * converted arguments and validating them; the C API calls it) and a Ring
+ * method (ringio_meth_submit_*) that only parses its arguments.
  */
 #include "ringio_ext.h"
 
@@ -27,18 +31,22 @@ const char ringio_doc_submit_nop[] =
     "submit_nop($self, user_data=None)\n--\n\n"
     "Submit a no-op.  Returns its pending Completion; it completes with res 0.";
 
-PyObject *ringio_ring_submit_nop(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+PyObject *ringio_ring_submit_nop(RingioRing *r, PyObject *user_data)
+{
+    RingioCompletion *c = ringio_completion_new(r, &nop_ops, user_data, false);
+    if (c == NULL)
+        return NULL;
+    return ringio_submit(r, c, do_nop, NULL);
+}
+
+PyObject *ringio_meth_submit_nop(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                                  PyObject *kwnames)
 {
     static const char *const names[] = {"user_data", NULL};
     PyObject *argv[1];
     if (ringio_parse_args("submit_nop", args, nargs, kwnames, names, 1, 0, argv) < 0)
         return NULL;
-    RingioRing *r = (RingioRing *)self;
-    RingioCompletion *c = ringio_completion_new(r, &nop_ops, argv[0], false);
-    if (c == NULL)
-        return NULL;
-    return ringio_submit(r, c, do_nop, NULL);
+    return ringio_ring_submit_nop((RingioRing *)self, argv[0]);
 }
 
 /* ---- timeout ------------------------------------------------------------------- */
@@ -55,7 +63,28 @@ const char ringio_doc_submit_timeout[] =
     "res == -errno.ETIME when the time passed (its normal outcome; result is None), or "
     "-errno.ECANCELED when cancelled.";
 
-PyObject *ringio_ring_submit_timeout(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+PyObject *ringio_ring_submit_timeout(RingioRing *r, double seconds, PyObject *user_data)
+{
+    if (!isfinite(seconds) || seconds < 0 || seconds > 9.0e15) {
+        PyErr_SetString(PyExc_ValueError, "seconds must be a finite number >= 0");
+        return NULL;
+    }
+    RingioCompletion *c = ringio_completion_new(r, &timeout_ops, user_data, false);
+    if (c == NULL)
+        return NULL;
+    double whole = floor(seconds);
+    long long sec = (long long)whole;
+    long long nsec = llround((seconds - whole) * 1e9);
+    if (nsec >= 1000000000LL) {
+        sec++;
+        nsec -= 1000000000LL;
+    }
+    c->op.ts.tv_sec = sec;
+    c->op.ts.tv_nsec = nsec;
+    return ringio_submit(r, c, do_timeout, NULL);
+}
+
+PyObject *ringio_meth_submit_timeout(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                                      PyObject *kwnames)
 {
     static const char *const names[] = {"seconds", "user_data", NULL};
@@ -71,24 +100,7 @@ PyObject *ringio_ring_submit_timeout(PyObject *self, PyObject *const *args, Py_s
         }
         return NULL;
     }
-    if (!isfinite(d) || d < 0 || d > 9.0e15) {
-        PyErr_SetString(PyExc_ValueError, "seconds must be a finite number >= 0");
-        return NULL;
-    }
-    RingioRing *r = (RingioRing *)self;
-    RingioCompletion *c = ringio_completion_new(r, &timeout_ops, argv[1], false);
-    if (c == NULL)
-        return NULL;
-    double whole = floor(d);
-    long long sec = (long long)whole;
-    long long nsec = llround((d - whole) * 1e9);
-    if (nsec >= 1000000000LL) {
-        sec++;
-        nsec -= 1000000000LL;
-    }
-    c->op.ts.tv_sec = sec;
-    c->op.ts.tv_nsec = nsec;
-    return ringio_submit(r, c, do_timeout, NULL);
+    return ringio_ring_submit_timeout((RingioRing *)self, d, argv[1]);
 }
 
 /* ---- cancel ------------------------------------------------------------------------ */
@@ -112,39 +124,44 @@ const char ringio_doc_submit_cancel[] =
     "was running and could not be stopped; the target then completes with "
     "-errno.ECANCELED.  flags may hold IORING_ASYNC_CANCEL_ALL.";
 
-PyObject *ringio_ring_submit_cancel(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+PyObject *ringio_ring_submit_cancel(RingioRing *r, PyObject *target, PyObject *user_data,
+                                    unsigned flags)
+{
+    if (target == NULL || !PyObject_TypeCheck(target, r->state->completion_type)) {
+        PyErr_Format(PyExc_TypeError, "target must be a ringio.Completion, not %.100s",
+                     target != NULL ? Py_TYPE(target)->tp_name : "NULL");
+        return NULL;
+    }
+    RingioCompletion *t = (RingioCompletion *)target;
+    if (t->ring_serial != r->serial) {
+        PyErr_SetString(PyExc_ValueError,
+                        "target is not an operation submitted to this ring");
+        return NULL;
+    }
+    /* The operation is named by its token; ANY / FD keys would ignore it. */
+    if (flags & ~(unsigned)IORING_ASYNC_CANCEL_ALL) {
+        PyErr_SetString(PyExc_ValueError,
+                        "submit_cancel() flags may only contain IORING_ASYNC_CANCEL_ALL");
+        return NULL;
+    }
+    struct cancel_args a = {t->token, flags};
+    RingioCompletion *c = ringio_completion_new(r, &cancel_ops, user_data, false);
+    if (c == NULL)
+        return NULL;
+    return ringio_submit(r, c, do_cancel, &a);
+}
+
+PyObject *ringio_meth_submit_cancel(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                                     PyObject *kwnames)
 {
     static const char *const names[] = {"target", "user_data", "flags", NULL};
     PyObject *argv[3];
     long long flags = 0;
-    RingioRing *r = (RingioRing *)self;
     if (ringio_parse_args("submit_cancel", args, nargs, kwnames, names, 2, 1, argv) < 0)
         return NULL;
-    if (!PyObject_TypeCheck(argv[0], r->state->completion_type)) {
-        PyErr_Format(PyExc_TypeError, "target must be a ringio.Completion, not %.100s",
-                     Py_TYPE(argv[0])->tp_name);
-        return NULL;
-    }
-    RingioCompletion *target = (RingioCompletion *)argv[0];
-    if (target->ring_serial != r->serial) {
-        PyErr_SetString(PyExc_ValueError,
-                        "target is not an operation submitted to this ring");
-        return NULL;
-    }
     if (argv[2] != NULL && ringio_int_arg(argv[2], "flags", 0, UINT32_MAX, &flags) < 0)
         return NULL;
-    /* The operation is named by its token; ANY / FD keys would ignore it. */
-    if (flags & ~(long long)IORING_ASYNC_CANCEL_ALL) {
-        PyErr_SetString(PyExc_ValueError,
-                        "submit_cancel() flags may only contain IORING_ASYNC_CANCEL_ALL");
-        return NULL;
-    }
-    struct cancel_args a = {target->token, (unsigned)flags};
-    RingioCompletion *c = ringio_completion_new(r, &cancel_ops, argv[1], false);
-    if (c == NULL)
-        return NULL;
-    return ringio_submit(r, c, do_cancel, &a);
+    return ringio_ring_submit_cancel((RingioRing *)self, argv[0], argv[1], (unsigned)flags);
 }
 
 /* ---- poll -------------------------------------------------------------------------- */
@@ -168,13 +185,24 @@ const char ringio_doc_submit_poll[] =
     "armed: each readiness event is delivered as a new Completion (sequence 0, 1, ...; more "
     "is False on the last one) and the returned handle becomes done with the final leg.";
 
-PyObject *ringio_ring_submit_poll(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+PyObject *ringio_ring_submit_poll(RingioRing *r, int fd, unsigned mask, PyObject *user_data,
+                                  bool multishot)
+{
+    if (ringio_check_fd(fd, "submit_poll") < 0)
+        return NULL;
+    struct poll_args a = {fd, mask, multishot};
+    RingioCompletion *c = ringio_completion_new(r, &poll_ops, user_data, multishot);
+    if (c == NULL)
+        return NULL;
+    return ringio_submit(r, c, do_poll, &a);
+}
+
+PyObject *ringio_meth_submit_poll(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                                   PyObject *kwnames)
 {
     static const char *const names[] = {"fd", "mask", "user_data", "multishot", NULL};
     PyObject *argv[4];
     long long mask;
-    RingioRing *r = (RingioRing *)self;
     if (ringio_parse_args("submit_poll", args, nargs, kwnames, names, 4, 2, argv) < 0)
         return NULL;
     int fd = PyObject_AsFileDescriptor(argv[0]); /* TypeError / ValueError for fd < 0 */
@@ -185,9 +213,6 @@ PyObject *ringio_ring_submit_poll(PyObject *self, PyObject *const *args, Py_ssiz
     int multishot = argv[3] != NULL ? PyObject_IsTrue(argv[3]) : 0;
     if (multishot < 0)
         return NULL;
-    struct poll_args a = {fd, (unsigned)mask, multishot != 0};
-    RingioCompletion *c = ringio_completion_new(r, &poll_ops, argv[2], multishot != 0);
-    if (c == NULL)
-        return NULL;
-    return ringio_submit(r, c, do_poll, &a);
+    return ringio_ring_submit_poll((RingioRing *)self, fd, (unsigned)mask, argv[2],
+                                   multishot != 0);
 }
