@@ -35,8 +35,8 @@ import ringio
 from ringio import _ringio
 
 F = ctypes.PYFUNCTYPE
-O = ctypes.py_object
-I = ctypes.c_int
+O = ctypes.py_object  # noqa: E741 (ctypes shorthand)
+I = ctypes.c_int  # noqa: E741
 U = ctypes.c_uint
 D = ctypes.c_double
 VP = ctypes.c_void_p

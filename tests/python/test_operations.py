@@ -115,7 +115,7 @@ def test_poll_multishot_legs_are_new_objects(ring, socks, collect):
     a, b = socks
     handle = ring.submit_poll(a.fileno(), select.POLLIN, "m", multishot=True)
     legs = []
-    for i in range(3):
+    for _ in range(3):
         b.send(b"x")
         leg = ring.wait(5)
         assert leg is not None and leg is not handle

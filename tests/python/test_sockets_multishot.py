@@ -195,7 +195,7 @@ def test_accept_multishot_one_leg_per_connection(ring):
                 fds.append(leg.result)
             assert len(set(fds)) == 5
             # Each leg's fd is the server end of the matching client.
-            for fd, c in zip(fds, clients):
+            for fd, c in zip(fds, clients, strict=True):
                 c.send(b"hi")
                 assert os.read(fd, 2) == b"hi"
         finally:
