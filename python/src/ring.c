@@ -474,6 +474,10 @@ static int ring_wait_events(RingioRing *self, reap_buf *b, unsigned max, int64_t
             goto out;
         }
         if (ringio_core_ready(self->core)) {
+            /* A wait inside batch() submits what is staged even when it
+             * need not block: staged work must never wait for the CQ to
+             * run dry.  (A no-op without a syscall when nothing is staged.) */
+            (void)ringio_core_submit(self->core);
             int rc = reap_locked(self, b, max, serving);
             if (b->n > 0 || rc < 0) {
                 pending = ringio_list_concat(pending, ringio_ring_unlock(self));

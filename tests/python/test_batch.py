@@ -38,6 +38,16 @@ def test_wait_inside_batch_submits_and_waits(ring):
         assert ring.staged == 0
 
 
+def test_wait_inside_batch_submits_even_when_completions_are_ready(ring):
+    first = ring.submit_nop("first")  # completes inline: the CQ is not empty
+    with ring.batch():
+        staged = ring.submit_nop("staged")
+        assert ring.staged == 1
+        assert ring.wait(5) is first  # nothing had to block, yet the staged op went in
+        assert ring.staged == 0
+        assert ring.wait(5) is staged
+
+
 def test_explicit_submit(ring, collect):
     with ring.batch():
         ops = [ring.submit_nop(i) for i in range(2)]
