@@ -1,7 +1,8 @@
-"""Command line: ``python -m ringio probe [--json]``.
+"""Command line: ``python -m ringio probe [--json]``,
+``python -m ringio bench [--quick] [--json] [--scenario NAME]``.
 
-Subcommands are registered in ``_COMMANDS``; later ones (``serve``,
-``bench``) plug in the same way.
+Subcommands are registered in ``_COMMANDS``; later ones (``serve``) plug in
+the same way.
 """
 
 from __future__ import annotations
@@ -91,7 +92,29 @@ def _add_probe(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_probe)
 
 
-_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_probe]
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from . import bench
+
+    argv = list(getattr(args, "argv", None) or [])
+    return bench.main(args, argv[argv.index("bench") + 1:] if "bench" in argv else [])
+
+
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    from . import bench
+
+    p = sub.add_parser(
+        "bench",
+        help="measure ringio against asyncio, uvloop, liburing, uring-api and C liburing",
+        description="Scenarios nop, echo and timers; each implementation gets a warm-up run "
+        "and 5 measured runs, reported as median [min-max] with ratios to a C liburing "
+        "program and to asyncio measured in the same run.  Prints a Markdown table "
+        "(or JSON with --json); progress goes to stderr.",
+    )
+    bench.add_arguments(p)
+    p.set_defaults(func=_cmd_bench)
+
+
+_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_probe, _add_bench]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,7 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     return int(args.func(args))
 
 

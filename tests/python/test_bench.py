@@ -1,0 +1,115 @@
+"""Smoke test of ``python -m ringio bench``: it runs, its JSON has the documented
+shape, and ringio's own numbers are there and positive.
+
+Never a timing assertion: speed is only ever compared within one bench run,
+as ratios against peers measured in the same run.  The C programs are
+compiled from tests/bench/c into a temporary directory (never into the
+checkout); without a C compiler or liburing headers their rows are simply
+"unavailable".
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import ringio
+
+C_SRC = Path(__file__).resolve().parents[1] / "bench" / "c"
+REPEATS = 2
+ROW_KEYS = {"impl", "how", "group", "unit", "status", "reason", "runs", "median", "min", "max",
+            "ratio_to_c", "ratio_to_asyncio"}
+
+
+def _env() -> dict:
+    """Environment for a child interpreter that imports the same ringio."""
+    env = dict(os.environ)
+    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(ringio.__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_parent, env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+@pytest.fixture(scope="module")
+def quick_nop(tmp_path_factory) -> dict:
+    """One quick nop run, shared by the tests of this module (a second or so)."""
+    if not ringio.probe():
+        pytest.skip(f"io_uring unavailable: {ringio.unavailable_reason()}")
+    build = tmp_path_factory.mktemp("bench-build")
+    p = subprocess.run(
+        [sys.executable, "-m", "ringio", "bench", "--quick", "--scenario", "nop", "--json",
+         "--repeat", str(REPEATS), "--c-src", str(C_SRC), "--build-dir", str(build)],
+        check=False, capture_output=True, text=True, timeout=120, cwd=build, env=_env(),
+    )
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)
+
+
+def test_report_shape(quick_nop: dict) -> None:
+    r = quick_nop
+    assert r["quick"] is True
+    assert r["repeats"] == REPEATS
+    assert r["command"].startswith("python -m ringio bench")
+    assert "--quick" in r["command"]
+    for key in ("cpu", "kernel", "python", "ringio", "liburing_system", "peers"):
+        assert r["machine"][key], key
+    assert list(r["scenarios"]) == ["nop"]
+    assert "file scenarios (caio, libaio)" in r["skipped"]
+    nop = r["scenarios"]["nop"]
+    assert nop["unit"] == "ops/s"
+    assert nop["title"] and nop["setup"]
+    assert {row["group"] for row in nop["rows"]} == {"batch of 64", "one at a time"}
+    for row in nop["rows"]:
+        assert set(row) == ROW_KEYS
+        assert row["status"] in {"ok", "unavailable", "failed"}
+        if row["status"] == "ok":
+            assert len(row["runs"]) == REPEATS
+            assert row["min"] <= row["median"] <= row["max"]
+        else:
+            assert isinstance(row["reason"], str) and row["reason"]
+            assert row["runs"] == [] and row["median"] is None
+
+
+def test_ringio_numbers_are_positive(quick_nop: dict) -> None:
+    rows = [row for row in quick_nop["scenarios"]["nop"]["rows"] if row["impl"] == "ringio"]
+    assert {row["group"] for row in rows} == {"batch of 64", "one at a time"}
+    for row in rows:
+        assert row["status"] == "ok", row["reason"]
+        assert all(x > 0 and math.isfinite(x) for x in row["runs"]), row["runs"]
+        assert row["median"] > 0
+
+
+def test_ratios_relate_to_the_c_row_of_the_same_group(quick_nop: dict) -> None:
+    rows = quick_nop["scenarios"]["nop"]["rows"]
+    for group in ("batch of 64", "one at a time"):
+        c = [row for row in rows if row["group"] == group and row["impl"] == "C liburing"]
+        assert len(c) == 1
+        for row in rows:
+            if row["group"] != group or row["status"] != "ok":
+                continue
+            if c[0]["status"] == "ok":
+                assert row["ratio_to_c"] == pytest.approx(row["median"] / c[0]["median"])
+            else:
+                assert row["ratio_to_c"] is None
+
+
+def test_markdown_table(quick_nop: dict) -> None:
+    from ringio.bench import render_markdown
+
+    md = render_markdown(quick_nop)
+    assert "| implementation | how | ops/s median [min-max] | vs C liburing |" in md
+    assert "### nop: NOP submit+complete round trips" in md
+    assert f"`{quick_nop['command']}`" in md
+    lines = [ln for ln in md.splitlines() if ln.startswith("| batch of 64 | ringio |")]
+    assert len(lines) == 1 and "**" in lines[0]
+
+
+def test_unknown_scenario_is_refused() -> None:
+    p = subprocess.run([sys.executable, "-m", "ringio", "bench", "--scenario", "nope"],
+                       check=False, capture_output=True, text=True, timeout=60, env=_env())
+    assert p.returncode == 2
+    assert "invalid choice" in p.stderr
