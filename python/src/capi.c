@@ -414,7 +414,7 @@ static PyObject *capi_completion_result(PyObject *o)
     RingioCompletion *c = as_completion(o);
     if (c == NULL)
         return NULL;
-    return Py_NewRef(c->result != NULL ? c->result : Py_None);
+    return ringio_completion_result(c);
 }
 
 static int capi_completion_res(PyObject *o, int32_t *res)

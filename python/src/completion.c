@@ -11,6 +11,9 @@
  */
 #include "ringio_ext.h"
 
+#include <stddef.h>
+#include <string.h>
+
 #if PY_VERSION_HEX >= 0x030C0000
 #define RINGIO_T_PYSSIZET Py_T_PYSSIZET
 #define RINGIO_READONLY Py_READONLY
@@ -20,26 +23,75 @@
 #define RINGIO_READONLY READONLY
 #endif
 
-static RingioCompletion *completion_alloc(PyTypeObject *tp)
+/* The type is final (no Py_TPFLAGS_BASETYPE) and its tp_alloc is the
+ * default, so instead of PyType_GenericAlloc (which zeroes the whole object)
+ * allocate untracked, zero only the fields before `view` (view and ts are
+ * written before they are ever read), and track once initialised. */
+#define COMPLETION_ZEROED_END offsetof(RingioCompletion, view)
+
+/*
+ * A free list of Completion memory per module state: one-at-a-time traffic
+ * otherwise allocates and frees one object per operation, and pymalloc then
+ * sets up and tears down a whole pool each time.  A cached block is a dead
+ * object: untracked, its GC header still linked into the allocator's
+ * accounting (as CPython's own list and tuple free lists do); reuse
+ * re-initialises the header (PyObject_Init) and tracks it again.  Disabled
+ * under AddressSanitizer so that a use after free stays detectable.
+ */
+#define RINGIO_FREELIST_MAX 128u
+#if defined(__SANITIZE_ADDRESS__)
+#define RINGIO_NO_FREELIST 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RINGIO_NO_FREELIST 1
+#endif
+#endif
+
+void ringio_completion_freelist_clear(ringio_state *st)
 {
-    RingioCompletion *c = (RingioCompletion *)tp->tp_alloc(tp, 0);
-    if (c == NULL)
-        return NULL;
-    /* tp_alloc zeroed the object. */
+    while (st->free_completions != NULL) {
+        RingioCompletion *c = st->free_completions;
+        st->free_completions = c->next_released;
+        PyObject_GC_Del(c);
+    }
+    st->n_free_completions = 0;
+}
+
+/* st: the module state of tp (the type is always st->completion_type). */
+static RingioCompletion *completion_alloc(ringio_state *st, PyTypeObject *tp)
+{
+    RingioCompletion *c = NULL;
+#ifndef RINGIO_NO_FREELIST
+    if (st->free_completions != NULL) {
+        c = st->free_completions;
+        st->free_completions = c->next_released;
+        st->n_free_completions--;
+        (void)PyObject_Init((PyObject *)c, tp); /* type (a new reference), refcount 1 */
+    }
+#endif
+    if (c == NULL) {
+        c = PyObject_GC_New(RingioCompletion, tp);
+        if (c == NULL)
+            return NULL;
+    }
+    memset((char *)c + sizeof(PyObject), 0, COMPLETION_ZEROED_END - sizeof(PyObject));
+    c->state = st;
     c->zc_copied = -1;
     ringio_owner_init(c);
+    PyObject_GC_Track(c);
     return c;
 }
 
 RingioCompletion *ringio_completion_new(RingioRing *ring, const ringio_kind_ops *ops,
                                         PyObject *user_data, bool multishot)
 {
-    RingioCompletion *c = completion_alloc(ring->state->completion_type);
+    RingioCompletion *c = completion_alloc(ring->state, ring->state->completion_type);
     if (c == NULL)
         return NULL;
     c->ops = ops;
     c->kind = ops->kind;
     c->multishot = multishot;
+    c->lazy_result = ops->make_result == NULL;
     c->user_data = Py_NewRef(user_data != NULL ? user_data : Py_None);
     return c;
 }
@@ -50,6 +102,18 @@ PyObject *ringio_result_res_or_none(RingioCompletion *c, const struct ringio_eve
     if (ev->res >= 0)
         return PyLong_FromLong(ev->res);
     Py_RETURN_NONE;
+}
+
+PyObject *ringio_completion_result(RingioCompletion *c)
+{
+    if (c->result == NULL && c->lazy_result && c->done && c->res >= 0) {
+        /* Cached: every access sees the same object, as when it was built
+         * at reap time. */
+        c->result = PyLong_FromLong(c->res);
+        if (c->result == NULL)
+            return NULL;
+    }
+    return Py_NewRef(c->result != NULL ? c->result : Py_None);
 }
 
 void ringio_completion_release_resources(RingioCompletion *c)
@@ -77,20 +141,25 @@ int ringio_reaped_prepare(ringio_reaped *s, const struct ringio_event *ev)
     s->more = ev->more;
     s->zc_copied = ev->zc_copied;
 
-    PyObject *result = h->ops != NULL && h->ops->make_result != NULL
-                           ? h->ops->make_result(h, ev)
-                           : ringio_result_res_or_none(h, ev);
-    if (result == NULL)
-        return -1;
+    /* Lazy kinds build nothing here: the getter derives result from res. */
+    PyObject *result = NULL;
+    if (!h->lazy_result) {
+        result = h->ops != NULL && h->ops->make_result != NULL
+                     ? h->ops->make_result(h, ev)
+                     : ringio_result_res_or_none(h, ev);
+        if (result == NULL)
+            return -1;
+    }
     if (h->multishot) {
-        RingioCompletion *leg = completion_alloc(Py_TYPE(h));
+        RingioCompletion *leg = completion_alloc(h->state, Py_TYPE(h));
         if (leg == NULL) {
-            Py_DECREF(result); /* fresh object: nothing but its own dealloc runs */
+            Py_XDECREF(result); /* fresh object: nothing but its own dealloc runs */
             return -1;
         }
         leg->ops = h->ops;
         leg->kind = h->kind;
         leg->multishot = true;
+        leg->lazy_result = h->lazy_result;
         leg->user_data = Py_NewRef(h->user_data);
         leg->result = result;
         leg->ring_serial = h->ring_serial;
@@ -127,7 +196,7 @@ PyObject *ringio_reaped_commit(ringio_reaped *s)
             h->res = s->res;
             h->flags = s->flags;
             h->done = true;
-            Py_XSETREF(h->result, Py_NewRef(((RingioCompletion *)ret)->result));
+            Py_XSETREF(h->result, Py_XNewRef(((RingioCompletion *)ret)->result));
         }
     }
     else {
@@ -181,6 +250,17 @@ static void completion_dealloc(RingioCompletion *self)
      * A Completion whose submission failed may still hold its resources. */
     ringio_completion_release_resources(self);
     completion_clear(self);
+#ifndef RINGIO_NO_FREELIST
+    ringio_state *st = self->state;
+    if (st->completion_type == tp &&
+        st->n_free_completions < RINGIO_FREELIST_MAX) {
+        self->next_released = st->free_completions;
+        st->free_completions = self;
+        st->n_free_completions++;
+        Py_DECREF(tp);
+        return;
+    }
+#endif
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp);
 }
@@ -204,7 +284,10 @@ static PyObject *completion_new(PyTypeObject *tp, PyObject *args, PyObject *kwds
         return NULL;
     if (kind_o != NULL && ringio_int_arg(kind_o, "kind", 0, RINGIO_KIND_COUNT - 1, &kind) < 0)
         return NULL;
-    RingioCompletion *c = completion_alloc(tp);
+    ringio_state *st = PyType_GetModuleState(tp);
+    if (st == NULL)
+        return NULL;
+    RingioCompletion *c = completion_alloc(st, tp);
     if (c == NULL)
         return NULL;
     c->user_data = Py_NewRef(user_data);
@@ -224,11 +307,15 @@ static PyObject *completion_repr(RingioCompletion *self)
     PyObject *ud = self->user_data != NULL ? self->user_data : Py_None;
     if (!self->done)
         return PyUnicode_FromFormat("<ringio.Completion %s pending user_data=%R>", kind, ud);
-    PyObject *result = self->result != NULL ? self->result : Py_None;
-    return PyUnicode_FromFormat(
+    PyObject *result = ringio_completion_result(self);
+    if (result == NULL)
+        return NULL;
+    PyObject *s = PyUnicode_FromFormat(
         "<ringio.Completion %s res=%d result=%R flags=0x%x sequence=%u more=%s user_data=%R>",
         kind, (int)self->res, result, (unsigned)self->flags, (unsigned)self->sequence,
         self->more ? "True" : "False", ud);
+    Py_DECREF(result);
+    return s;
 }
 
 static PyObject *get_user_data(RingioCompletion *self, void *closure)
@@ -239,7 +326,7 @@ static PyObject *get_user_data(RingioCompletion *self, void *closure)
 static PyObject *get_result(RingioCompletion *self, void *closure)
 {
     (void)closure;
-    return Py_NewRef(self->result != NULL ? self->result : Py_None);
+    return ringio_completion_result(self);
 }
 static PyObject *get_kind(RingioCompletion *self, void *closure)
 {

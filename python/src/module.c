@@ -84,6 +84,7 @@ static int module_clear(PyObject *m)
     Py_CLEAR(st->batch_type);
     Py_CLEAR(st->SubmissionQueueFull);
     Py_CLEAR(st->RingClosed);
+    ringio_completion_freelist_clear(st);
     return 0;
 }
 
@@ -91,9 +92,9 @@ static void module_free(void *m) { module_clear((PyObject *)m); }
 
 /* ---- argument helpers ------------------------------------------------------- */
 
-int ringio_parse_args(const char *fname, PyObject *const *args, Py_ssize_t nargs,
-                      PyObject *kwnames, const char *const *names, int maxpos, int required,
-                      PyObject **out)
+int ringio_parse_args_full(const char *fname, PyObject *const *args, Py_ssize_t nargs,
+                           PyObject *kwnames, const char *const *names, int maxpos, int required,
+                           PyObject **out)
 {
     int n = 0;
     while (names[n] != NULL)

@@ -42,11 +42,8 @@ RingioCompletion *ringio_list_concat(RingioCompletion *a, RingioCompletion *b)
     return a;
 }
 
-void ringio_release_list(RingioCompletion *list)
+static void release_all(RingioCompletion *list)
 {
-    if (list == NULL)
-        return;
-    ringio_saved_exc saved = ringio_exc_save();
     while (list != NULL) {
         RingioCompletion *c = list;
         list = c->next_released;
@@ -56,7 +53,26 @@ void ringio_release_list(RingioCompletion *list)
         ringio_completion_release_resources(c);
         Py_DECREF(c); /* the core's reference, taken in ringio_submit() */
     }
-    ringio_exc_restore(saved);
+}
+
+void ringio_release_list(RingioCompletion *list)
+{
+    if (list == NULL)
+        return;
+    /* Releasing may run Python code (a buffer exporter, __del__, weakref
+     * callbacks), which must neither see nor clobber a pending exception.
+     * Saving and restoring it is only needed when there is one; without one,
+     * whatever a release leaves behind is dropped, as a restore of "nothing
+     * pending" would. */
+    if (PyErr_Occurred()) {
+        ringio_saved_exc saved = ringio_exc_save();
+        release_all(list);
+        ringio_exc_restore(saved);
+        return;
+    }
+    release_all(list);
+    if (PyErr_Occurred())
+        PyErr_Clear();
 }
 
 PyObject *ringio_submit(RingioRing *r, RingioCompletion *c, ringio_submit_fn fn, void *arg)

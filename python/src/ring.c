@@ -473,11 +473,18 @@ static int ring_wait_events(RingioRing *self, reap_buf *b, unsigned max, int64_t
             ret = 0;
             goto out;
         }
-        if (ringio_core_ready(self->core)) {
+        /* With nothing staged, reap straight away: it finds out itself
+         * whether anything is ready (a separate ringio_core_ready() would
+         * peek the CQ twice).  With staged work, submit it only when an
+         * event is ready; otherwise wait_prepare hands it to the same
+         * io_uring_enter that waits. */
+        bool staged = ringio_core_staged(self->core) > 0;
+        if (!staged || ringio_core_ready(self->core)) {
             /* A wait inside batch() submits what is staged even when it
              * need not block: staged work must never wait for the CQ to
-             * run dry.  (A no-op without a syscall when nothing is staged.) */
-            (void)ringio_core_submit(self->core);
+             * run dry. */
+            if (staged)
+                (void)ringio_core_submit(self->core);
             int rc = reap_locked(self, b, max, serving);
             if (b->n > 0 || rc < 0) {
                 pending = ringio_list_concat(pending, ringio_ring_unlock(self));
@@ -662,8 +669,7 @@ PyObject *ringio_ring_wait_many(RingioRing *self, unsigned max, int64_t timeout_
         int rc = 0;
         b.n = 0;
         b.cap = want;
-        if (ringio_core_ready(self->core))
-            rc = reap_locked(self, &b, want, false);
+        rc = reap_locked(self, &b, want, false); /* finds nothing when nothing is ready */
         ringio_release_list(ringio_ring_unlock(self));
         full = b.n == want;
         if (b.n == 0) {

@@ -19,9 +19,10 @@
  *     that ring.c puts into the Ring method table,
  *   - describing each operation kind with a ringio_kind_ops (result builder and
  *     resource release), stored in the Completion,
- *   - keeping what the kernel may touch in the Completion (the `op` union, the
- *     Py_buffer, or `extra`), and calling ringio_submit() with a callback that
- *     invokes the matching ringio_submit_* of the core.
+ *   - keeping what the kernel may touch in the Completion (the timespec `ts`,
+ *     the Py_buffer `view`, or a heap record on `extra` freed by ops->release),
+ *     and calling ringio_submit() with a callback that invokes the matching
+ *     ringio_submit_* of the core.
  *
  * Locking (see core.h for the core's side):
  *   ring lock  (RingioRing.lock)      every core call except ringio_core_wait_block.
@@ -88,6 +89,10 @@ typedef struct ringio_state {
     PyTypeObject *batch_type;
     PyObject *SubmissionQueueFull; /* RuntimeError subclass */
     PyObject *RingClosed;          /* RuntimeError subclass */
+    /* Memory of dead Completions kept for reuse (completion.c), linked by
+     * next_released; GIL. */
+    struct RingioCompletion *free_completions;
+    unsigned n_free_completions;
 } ringio_state;
 
 extern PyModuleDef ringio_module_def;
@@ -108,7 +113,12 @@ typedef struct ringio_kind_ops {
      * exception set (the event then stays queued in the core).  Called with
      * the ring lock and the GIL held and the cyclic GC disabled: it may only
      * allocate fresh objects and read the Completion; it must not run Python
-     * code nor drop references to existing objects. */
+     * code nor drop references to existing objects.
+     * NULL for kinds whose result is just res (res if res >= 0, else None):
+     * nothing is built at reap time, the result getter derives it from res on
+     * first access (ringio_completion_result).  Only kinds whose payload must
+     * be captured when the event is reaped (copied bytes, an address the
+     * kernel wrote, ancillary data) need a make_result. */
     PyObject *(*make_result)(RingioCompletion *c, const struct ringio_event *ev);
     /* Optional: release per-operation resources other than `view` (which is
      * released generically).  Called with the GIL and no lock, once, after the
@@ -126,11 +136,12 @@ struct ringio_py_owner {
 struct RingioCompletion {
     PyObject_HEAD
     struct ringio_py_owner owner;
-    RingioCompletion *next_released; /* link in RingioRing.released */
+    ringio_state *state;             /* of the module that made the type (free list) */
+    RingioCompletion *next_released; /* link in RingioRing.released, or the free list */
     RingioRing *ring;                /* while the core holds the operation, else NULL */
     const ringio_kind_ops *ops;
     PyObject *user_data;
-    PyObject *result;
+    PyObject *result; /* NULL: None, or not built yet when lazy_result */
     PyObject *weakreflist;
     uint64_t ring_serial; /* RingioRing.serial of the submitting ring, 0 if none */
     uint64_t token;       /* the core's token (SQE user_data) */
@@ -144,20 +155,29 @@ struct RingioCompletion {
     bool in_flight; /* the core holds a reference (dropped by the drain) */
     bool has_view;
     bool resources_released; /* ops->release ran */
+    bool lazy_result; /* result derives from res: built on first access once done */
     int8_t zc_copied; /* -1 unknown / 0 / 1 (zero-copy sends) */
     int msg_flags;    /* recvmsg: msghdr.msg_flags the kernel returned */
     PyObject *ancdata; /* recvmsg: list of (level, type, bytes) once done, else NULL */
-    Py_buffer view;   /* the exported buffer the kernel reads or writes */
     void *extra;      /* per-kind heap data, freed by ops->release (submit_msg.c:
-                       * struct ringio_msg, the msghdr family) */
-    union {
-        struct __kernel_timespec ts; /* submit_timeout */
-        struct {                     /* submit_connect (read) / submit_accept (written) */
-            struct sockaddr_storage ss;
-            socklen_t len;
-        } sa;
-    } op;
+                       * struct ringio_msg, the msghdr family; submit_socket.c:
+                       * struct ringio_sockaddr, connect and accept) */
+    /* Everything above is zeroed at allocation.  What follows is not (most
+     * operations never touch it): it is only valid as stated. */
+    Py_buffer view;              /* while has_view: the exported buffer the kernel
+                                  * reads or writes */
+    struct __kernel_timespec ts; /* submit_timeout: written before submission */
 };
+
+/* The address of submit_connect (read by the kernel) and submit_accept
+ * (written by it), on Completion.extra. */
+struct ringio_sockaddr {
+    struct sockaddr_storage ss;
+    socklen_t len;
+};
+
+/* Free the module state's cached Completion memory (module clear/free). */
+void ringio_completion_freelist_clear(ringio_state *st);
 
 /* A Completion for a new operation of `ops` on `ring`: pending, not yet
  * submitted.  New reference or NULL. */
@@ -171,6 +191,10 @@ void ringio_completion_release_resources(RingioCompletion *c);
 /* result for kinds whose payload is the non-negative res (nop, timeout,
  * cancel, poll): res if res >= 0 else None. */
 PyObject *ringio_result_res_or_none(RingioCompletion *c, const struct ringio_event *ev);
+
+/* Completion.result: a new reference (None while pending), or NULL with an
+ * exception set (MemoryError building a lazy result).  GIL held, no lock. */
+PyObject *ringio_completion_result(RingioCompletion *c);
 
 /* One reaped event, prepared under the ring lock, committed after it. */
 typedef struct ringio_reaped {
@@ -277,9 +301,28 @@ void ringio_set_core_error(ringio_state *st, int rc);
 /* Parse vectorcall arguments by name.  names is NULL-terminated; the first
  * maxpos may be given positionally, the first `required` are mandatory.  out
  * receives borrowed references (NULL for missing ones).  0 or -1 (TypeError). */
-int ringio_parse_args(const char *fname, PyObject *const *args, Py_ssize_t nargs,
-                      PyObject *kwnames, const char *const *names, int maxpos, int required,
-                      PyObject **out);
+int ringio_parse_args_full(const char *fname, PyObject *const *args, Py_ssize_t nargs,
+                           PyObject *kwnames, const char *const *names, int maxpos, int required,
+                           PyObject **out);
+
+/* The common case inline: positional arguments only, within [required,
+ * maxpos] (with `names` a static array the compiler folds the loop); anything
+ * else, including every error, goes through ringio_parse_args_full. */
+static inline int ringio_parse_args(const char *fname, PyObject *const *args, Py_ssize_t nargs,
+                                    PyObject *kwnames, const char *const *names, int maxpos,
+                                    int required, PyObject **out)
+{
+    if ((kwnames == NULL || PyTuple_GET_SIZE(kwnames) == 0) && nargs >= required &&
+        nargs <= maxpos) {
+        int i = 0;
+        for (; i < (int)nargs; i++)
+            out[i] = args[i];
+        for (; names[i] != NULL; i++)
+            out[i] = NULL;
+        return 0;
+    }
+    return ringio_parse_args_full(fname, args, nargs, kwnames, names, maxpos, required, out);
+}
 
 /* An integer argument in [min, max]: TypeError for a non-integer, ValueError
  * outside the range. */

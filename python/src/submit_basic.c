@@ -14,10 +14,10 @@
 
 #include <math.h>
 
-static const ringio_kind_ops nop_ops = {RINGIO_KIND_NOP, ringio_result_res_or_none, NULL};
-static const ringio_kind_ops timeout_ops = {RINGIO_KIND_TIMEOUT, ringio_result_res_or_none, NULL};
-static const ringio_kind_ops cancel_ops = {RINGIO_KIND_CANCEL, ringio_result_res_or_none, NULL};
-static const ringio_kind_ops poll_ops = {RINGIO_KIND_POLL, ringio_result_res_or_none, NULL};
+static const ringio_kind_ops nop_ops = {RINGIO_KIND_NOP, NULL, NULL};
+static const ringio_kind_ops timeout_ops = {RINGIO_KIND_TIMEOUT, NULL, NULL};
+static const ringio_kind_ops cancel_ops = {RINGIO_KIND_CANCEL, NULL, NULL};
+static const ringio_kind_ops poll_ops = {RINGIO_KIND_POLL, NULL, NULL};
 
 /* ---- nop -------------------------------------------------------------------- */
 
@@ -54,7 +54,7 @@ PyObject *ringio_meth_submit_nop(PyObject *self, PyObject *const *args, Py_ssize
 static int do_timeout(struct ringio_core *core, RingioCompletion *c, void *arg, uint64_t *token)
 {
     (void)arg;
-    return ringio_submit_timeout(core, &c->owner.base, &c->op.ts, 0, 0, token);
+    return ringio_submit_timeout(core, &c->owner.base, &c->ts, 0, 0, token);
 }
 
 const char ringio_doc_submit_timeout[] =
@@ -79,8 +79,8 @@ PyObject *ringio_ring_submit_timeout(RingioRing *r, double seconds, PyObject *us
         sec++;
         nsec -= 1000000000LL;
     }
-    c->op.ts.tv_sec = sec;
-    c->op.ts.tv_nsec = nsec;
+    c->ts.tv_sec = sec;
+    c->ts.tv_nsec = nsec;
     return ringio_submit(r, c, do_timeout, NULL);
 }
 

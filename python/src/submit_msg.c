@@ -86,11 +86,11 @@ static PyObject *result_recvmsg(RingioCompletion *c, const struct ringio_event *
 }
 
 static const ringio_kind_ops recvmsg_ops = {RINGIO_KIND_RECVMSG, result_recvmsg, msg_release};
-static const ringio_kind_ops sendto_ops = {RINGIO_KIND_SENDTO, ringio_result_res_or_none,
+static const ringio_kind_ops sendto_ops = {RINGIO_KIND_SENDTO, NULL,
                                            msg_release};
-static const ringio_kind_ops sendmsg_ops = {RINGIO_KIND_SENDMSG, ringio_result_res_or_none,
+static const ringio_kind_ops sendmsg_ops = {RINGIO_KIND_SENDMSG, NULL,
                                             msg_release};
-static const ringio_kind_ops sendmsg_zc_ops = {RINGIO_KIND_SENDMSG_ZC, ringio_result_res_or_none,
+static const ringio_kind_ops sendmsg_zc_ops = {RINGIO_KIND_SENDMSG_ZC, NULL,
                                                msg_release};
 
 /*

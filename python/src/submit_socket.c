@@ -7,8 +7,8 @@
  *
  * Same pattern as submit_basic.c: a pending Completion is the operation's
  * handle and ownership record; what the kernel reads or writes lives in it
- * (the exported Py_buffer `view`, the sockaddr of connect/accept in
- * `op.sa`), and is released only after the core released the operation:
+ * (the exported Py_buffer `view`, the sockaddr of connect/accept in a
+ * struct ringio_sockaddr on `extra`), and is released only after the core released the operation:
  * after the final CQE, or for zero-copy sends after the F_NOTIF
  * notification.  Outgoing payloads are exported, never copied.
  *
@@ -185,14 +185,33 @@ static PyObject *result_leg_bytes(RingioCompletion *c, const struct ringio_event
     return PyBytes_FromStringAndSize((const char *)ev->data, (Py_ssize_t)ev->data_len);
 }
 
+/* connect / accept: the address record on c->extra. */
+static struct ringio_sockaddr *sa_new(RingioCompletion *c)
+{
+    struct ringio_sockaddr *sa = PyMem_Calloc(1, sizeof(*sa));
+    if (sa == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    c->extra = sa;
+    return sa;
+}
+
+static void sa_release(RingioCompletion *c)
+{
+    PyMem_Free(c->extra);
+    c->extra = NULL;
+}
+
 static PyObject *result_accept(RingioCompletion *c, const struct ringio_event *ev)
 {
-    if (ev->res < 0)
+    struct ringio_sockaddr *sa = c->extra;
+    if (ev->res < 0 || sa == NULL)
         Py_RETURN_NONE;
-    socklen_t len = c->op.sa.len;
-    if (len > (socklen_t)sizeof(c->op.sa.ss))
-        len = (socklen_t)sizeof(c->op.sa.ss);
-    PyObject *addr = ringio_addr_to_py((const struct sockaddr *)&c->op.sa.ss, len);
+    socklen_t len = sa->len;
+    if (len > (socklen_t)sizeof(sa->ss))
+        len = (socklen_t)sizeof(sa->ss);
+    PyObject *addr = ringio_addr_to_py((const struct sockaddr *)&sa->ss, len);
     if (addr == NULL)
         return NULL;
     PyObject *fd = PyLong_FromLong(ev->res);
@@ -206,18 +225,18 @@ static PyObject *result_accept(RingioCompletion *c, const struct ringio_event *e
     return t;
 }
 
-static const ringio_kind_ops recv_ops = {RINGIO_KIND_RECV, ringio_result_res_or_none, NULL};
+static const ringio_kind_ops recv_ops = {RINGIO_KIND_RECV, NULL, NULL};
 static const ringio_kind_ops recv_multishot_ops = {RINGIO_KIND_RECV_MULTISHOT, result_leg_bytes,
                                                    NULL};
-static const ringio_kind_ops send_ops = {RINGIO_KIND_SEND, ringio_result_res_or_none, NULL};
-static const ringio_kind_ops send_zc_ops = {RINGIO_KIND_SEND_ZC, ringio_result_res_or_none, NULL};
-static const ringio_kind_ops accept_ops = {RINGIO_KIND_ACCEPT, result_accept, NULL};
+static const ringio_kind_ops send_ops = {RINGIO_KIND_SEND, NULL, NULL};
+static const ringio_kind_ops send_zc_ops = {RINGIO_KIND_SEND_ZC, NULL, NULL};
+static const ringio_kind_ops accept_ops = {RINGIO_KIND_ACCEPT, result_accept, sa_release};
 static const ringio_kind_ops accept_multishot_ops = {RINGIO_KIND_ACCEPT_MULTISHOT,
-                                                     ringio_result_res_or_none, NULL};
-static const ringio_kind_ops connect_ops = {RINGIO_KIND_CONNECT, result_none, NULL};
+                                                     NULL, NULL};
+static const ringio_kind_ops connect_ops = {RINGIO_KIND_CONNECT, result_none, sa_release};
 static const ringio_kind_ops shutdown_ops = {RINGIO_KIND_SHUTDOWN, result_none, NULL};
 static const ringio_kind_ops close_ops = {RINGIO_KIND_CLOSE, result_none, NULL};
-static const ringio_kind_ops socket_ops = {RINGIO_KIND_SOCKET, ringio_result_res_or_none, NULL};
+static const ringio_kind_ops socket_ops = {RINGIO_KIND_SOCKET, NULL, NULL};
 
 /* Arguments handed through ringio_submit() to the do_* callbacks. */
 struct sock_args {
@@ -374,8 +393,9 @@ static int check_sock_flags(int flags, const char *fname)
 static int do_accept(struct ringio_core *core, RingioCompletion *c, void *arg, uint64_t *token)
 {
     struct sock_args *a = arg;
-    return ringio_submit_accept(core, &c->owner.base, a->fd, (struct sockaddr *)&c->op.sa.ss,
-                                &c->op.sa.len, a->flags, token);
+    struct ringio_sockaddr *sa = c->extra;
+    return ringio_submit_accept(core, &c->owner.base, a->fd, (struct sockaddr *)&sa->ss,
+                                &sa->len, a->flags, token);
 }
 
 static int do_accept_multishot(struct ringio_core *core, RingioCompletion *c, void *arg,
@@ -393,7 +413,12 @@ PyObject *ringio_ring_submit_accept(RingioRing *r, int fd, PyObject *user_data, 
     RingioCompletion *c = ringio_completion_new(r, &accept_ops, user_data, false);
     if (c == NULL)
         return NULL;
-    c->op.sa.len = (socklen_t)sizeof(c->op.sa.ss);
+    struct ringio_sockaddr *sa = sa_new(c);
+    if (sa == NULL) {
+        Py_DECREF(c);
+        return NULL;
+    }
+    sa->len = (socklen_t)sizeof(sa->ss);
     struct sock_args a = {.fd = fd, .flags = flags};
     return ringio_submit(r, c, do_accept, &a);
 }
@@ -416,8 +441,9 @@ PyObject *ringio_ring_submit_accept_multishot(RingioRing *r, int fd, PyObject *u
 static int do_connect(struct ringio_core *core, RingioCompletion *c, void *arg, uint64_t *token)
 {
     struct sock_args *a = arg;
-    return ringio_submit_connect(core, &c->owner.base, a->fd,
-                                 (const struct sockaddr *)&c->op.sa.ss, c->op.sa.len, token);
+    struct ringio_sockaddr *sa = c->extra;
+    return ringio_submit_connect(core, &c->owner.base, a->fd, (const struct sockaddr *)&sa->ss,
+                                 sa->len, token);
 }
 
 PyObject *ringio_ring_submit_connect(RingioRing *r, int fd, PyObject *address,
@@ -435,7 +461,8 @@ PyObject *ringio_ring_submit_connect(RingioRing *r, int fd, PyObject *address,
     RingioCompletion *c = ringio_completion_new(r, &connect_ops, user_data, false);
     if (c == NULL)
         return NULL;
-    if (ringio_addr_from_py(address, family, &c->op.sa.ss, &c->op.sa.len) < 0) {
+    struct ringio_sockaddr *sa = sa_new(c);
+    if (sa == NULL || ringio_addr_from_py(address, family, &sa->ss, &sa->len) < 0) {
         Py_DECREF(c);
         return NULL;
     }
