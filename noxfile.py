@@ -1,12 +1,12 @@
 """Every developer workflow of ringio is a nox session.
 
     bash ci/bootstrap.sh          # system packages + .venv with nox, meson, ...
-    .venv/bin/nox -s tests        # what CI runs (.ci/run): C tests with -Werror, pip install ., pytest
+    .venv/bin/nox -s tests        # what CI runs (.ci/run): C tests with -Werror and under ASan+UBSan,
+                                  # fuzz corpora + 30 s of fuzzing per target, pip install ., pytest
     .venv/bin/nox -s asan         # C tests under AddressSanitizer + UBSan (clang)
     .venv/bin/nox -s fuzz -- 120  # every libFuzzer target for 120 s each (default 60)
     .venv/bin/nox -s fuzz-regress # every libFuzzer target over its seed corpus, no mutation
-    .venv/bin/nox -s conformance  # the conformance suite (tests/conformance), both backends
-    .venv/bin/nox -s bench        # python -m ringio bench
+    .venv/bin/nox -s bench        # python -m ringio bench: ringio vs asyncio, uvloop, liburing, uring-api, C
     .venv/bin/nox -s demo         # python -m ringio probe
     .venv/bin/nox -s lint         # ruff
     .venv/bin/nox -s docs         # README.md and docs/architecture.md: every relative link resolves
@@ -92,9 +92,15 @@ def _require_clang(session: nox.Session) -> dict:
 # --------------------------------------------------------------------------- tests
 
 
+# Seconds of mutation per libFuzzer target in the `tests` session (CI); `nox -s fuzz` is
+# the place for long campaigns.
+CI_FUZZ_SECONDS = 30
+
+
 @nox.session(reuse_venv=True)
 def tests(session: nox.Session) -> None:
-    """The whole suite: C build and C tests with -Werror, then pip install . and pytest."""
+    """The whole suite: C build and C tests with -Werror, the C tests again under ASan+UBSan,
+    the fuzz targets over their corpora plus a short fuzz run each, pip install . and pytest, ruff, doc links."""
     _install_build_tools(session)
 
     builddir = BUILD / "ci"
@@ -103,25 +109,27 @@ def tests(session: nox.Session) -> None:
     # A C test exiting 77 is reported as skipped by meson (io_uring unavailable here).
     session.run("meson", "test", "-C", str(builddir.relative_to(ROOT)), "--print-errorlogs")
 
+    _run_sanitized_c_tests(session)
+    targets = _build_fuzz_targets(session)
+    _run_fuzz_regress(session, targets, [])
+    _run_fuzz_campaign(session, targets, CI_FUZZ_SECONDS, [])
+
     session.install(PYTEST)
     _install_ringio(session)
     session.run("pytest", "tests/python", "-q", *session.posargs)
 
-
-@nox.session(reuse_venv=True)
-def conformance(session: nox.Session) -> None:
-    """The conformance suite (tests/conformance) against the installed package."""
-    suite = ROOT / "tests" / "conformance"
-    if not suite.is_dir():
-        session.error(f"no conformance suite: {suite.relative_to(ROOT)}/ does not exist")
-    session.install(PYTEST)
-    _install_ringio(session)
-    session.run("pytest", str(suite.relative_to(ROOT)), "-q", *session.posargs)
+    _run_lint(session)
+    _check_docs(session)
 
 
 @nox.session(reuse_venv=True)
 def asan(session: nox.Session) -> None:
     """C tests built by clang with AddressSanitizer + UndefinedBehaviorSanitizer."""
+    _run_sanitized_c_tests(session, *session.posargs)
+
+
+def _run_sanitized_c_tests(session: nox.Session, *meson_test_args: str) -> None:
+    """Build the C tests with clang + ASan/UBSan in build/asan and run them (asan, tests)."""
     env = _require_clang(session)
     _install_build_tools(session)
     builddir = BUILD / "asan"
@@ -133,7 +141,7 @@ def asan(session: nox.Session) -> None:
     )
     session.run("meson", "compile", "-C", str(builddir.relative_to(ROOT)), env=env)
     session.run(
-        "meson", "test", "-C", str(builddir.relative_to(ROOT)), "--print-errorlogs", *session.posargs,
+        "meson", "test", "-C", str(builddir.relative_to(ROOT)), "--print-errorlogs", *meson_test_args,
         env={**env, **SANITIZER_ENV},
     )
 
@@ -241,6 +249,19 @@ def fuzz(session: nox.Session) -> None:
     """Fuzz every libFuzzer target for SECONDS each (default 60): nox -s fuzz -- [SECONDS] [TARGET...] [--merge]."""
     seconds, names, flags, merge = _split_fuzz_posargs(session)
     targets = _select(session, _build_fuzz_targets(session), names)
+    _run_fuzz_campaign(session, targets, seconds, flags)
+    if merge:
+        for t in targets:
+            seeds = ROOT / "fuzz" / "corpus" / t.name
+            seeds.mkdir(parents=True, exist_ok=True)
+            session.run(str(t), "-merge=1", str(seeds), str(BUILD / "fuzz" / "corpus" / t.name),
+                        env=SANITIZER_ENV, external=True)
+    else:
+        session.log("new inputs are in build/fuzz/corpus/<target>/; add --merge to fold them into fuzz/corpus/")
+
+
+def _run_fuzz_campaign(session: nox.Session, targets: list[Path], seconds: int, flags: list[str]) -> None:
+    """Mutate each target for `seconds` from its seeds; new inputs go to build/fuzz/corpus/ (fuzz, tests)."""
     runs = []
     for t in targets:
         seeds = ROOT / "fuzz" / "corpus" / t.name
@@ -256,14 +277,6 @@ def fuzz(session: nox.Session) -> None:
             str(work), *([str(seeds)] if seeds.is_dir() else []),
         ]))
     _run_targets(session, runs)
-    if merge:
-        for t in targets:
-            seeds = ROOT / "fuzz" / "corpus" / t.name
-            seeds.mkdir(parents=True, exist_ok=True)
-            session.run(str(t), "-merge=1", str(seeds), str(BUILD / "fuzz" / "corpus" / t.name),
-                        env=SANITIZER_ENV, external=True)
-    else:
-        session.log("new inputs are in build/fuzz/corpus/<target>/; add --merge to fold them into fuzz/corpus/")
 
 
 @nox.session(name="fuzz-regress", reuse_venv=True)
@@ -271,6 +284,11 @@ def fuzz_regress(session: nox.Session) -> None:
     """Run every libFuzzer target over its seed corpus fuzz/corpus/<target>/ once (-runs=0)."""
     _, names, flags, _ = _split_fuzz_posargs(session)
     targets = _select(session, _build_fuzz_targets(session), names)
+    _run_fuzz_regress(session, targets, flags)
+
+
+def _run_fuzz_regress(session: nox.Session, targets: list[Path], flags: list[str]) -> None:
+    """Run each target once over fuzz/corpus/<target>/ and fuzz/regressions/<target>/ (fuzz-regress, tests)."""
     missing = [t.name for t in targets if not (ROOT / "fuzz" / "corpus" / t.name).is_dir()]
     if missing:
         session.error(f"no seed corpus for: {', '.join(missing)} (expected fuzz/corpus/<target>/)")
@@ -278,9 +296,10 @@ def fuzz_regress(session: nox.Session) -> None:
     for t in targets:
         artifacts = BUILD / "fuzz" / "artifacts" / t.name
         artifacts.mkdir(parents=True, exist_ok=True)
+        regressions = ROOT / "fuzz" / "regressions" / t.name  # saved crash reproducers, if any
         runs.append((t.name, [
             str(t), "-runs=0", f"-artifact_prefix={artifacts}/", *_dict_for(t.name), *flags,
-            str(ROOT / "fuzz" / "corpus" / t.name),
+            str(ROOT / "fuzz" / "corpus" / t.name), *([str(regressions)] if regressions.is_dir() else []),
         ]))
     _run_targets(session, runs)
 
@@ -288,11 +307,28 @@ def fuzz_regress(session: nox.Session) -> None:
 # --------------------------------------------------------------------------- package sessions
 
 
+# The peers `python -m ringio bench` measures ringio against, installed into the bench session
+# only, as wheels (nothing fetched is compiled here).  A peer that does not install is reported
+# by the bench as "unavailable: <reason>"; caio and libaio are not installed because ringio has
+# no file operations to compare yet.
+BENCH_PEERS = [
+    "uvloop",
+    "liburing",  # YoSTEALTH's Python binding (PyPI name `liburing`)
+    # The release whose submit_*/wait API ringio follows (the seed); later release candidates
+    # replaced it with prepare_*/construct_*, which the bench cannot drive.
+    "uring-api==0.1.0rc0",
+]
+
+
 @nox.session(reuse_venv=True)
 def bench(session: nox.Session) -> None:
-    """Benchmarks: python -m ringio bench [posargs]."""
-    session.install("pytest-benchmark")
+    """Benchmarks against the peers: nox -s bench -- [--quick] [--json] [--scenario NAME]."""
     _install_ringio(session)
+    for peer in BENCH_PEERS:
+        try:
+            session.install("--only-binary=:all:", peer)
+        except CommandFailed:
+            session.warn(f"bench peer {peer!r} did not install: the bench reports it as unavailable")
     session.run("python", "-m", "ringio", "bench", *session.posargs)
 
 
@@ -306,8 +342,13 @@ def demo(session: nox.Session) -> None:
 @nox.session(reuse_venv=True)
 def lint(session: nox.Session) -> None:
     """ruff check python tests noxfile.py."""
-    session.install("ruff")
-    session.run("ruff", "check", "python", "tests", "noxfile.py", *session.posargs)
+    _run_lint(session, *session.posargs)
+
+
+def _run_lint(session: nox.Session, *args: str) -> None:
+    """ruff with the repository's configuration (lint, tests)."""
+    session.install("ruff==0.17.6")  # pinned: a new ruff release must not change what CI checks
+    session.run("ruff", "check", "python", "tests", "fuzz", "noxfile.py", *args)
 
 
 # --------------------------------------------------------------------------- docs
@@ -406,6 +447,11 @@ def check_doc_links(files: list[Path]) -> list[str]:
 @nox.session(python=False)
 def docs(session: nox.Session) -> None:
     """README.md and docs/architecture.md exist and every relative link in them resolves."""
+    _check_docs(session)
+
+
+def _check_docs(session: nox.Session) -> None:
+    """README.md and docs/architecture.md exist and their relative links resolve (docs, tests)."""
     required = [ROOT / "README.md", ROOT / "docs" / "architecture.md"]
     missing = [str(p.relative_to(ROOT)) for p in required if not p.is_file()]
     if missing:

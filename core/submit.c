@@ -22,9 +22,11 @@ int core_push(struct ringio_core *c)
             __atomic_fetch_add(&c->st.submitted, (uint64_t)rc, __ATOMIC_RELAXED);
             return rc;
         }
-        if (rc == -EINTR)
+        /* Both retries are bounded: a backend that keeps failing must not
+         * spin us forever; the SQEs stay staged for the next enter. */
+        if (rc == -EINTR && busy++ < 64)
             continue;
-        if ((rc == -EBUSY || rc == -EAGAIN) && busy++ < 8) {
+        if ((rc == -EBUSY || rc == -EAGAIN) && busy++ < 64) {
             c->st.busy_retries++;
             int d = core_drain(c);
             if (d < 0)

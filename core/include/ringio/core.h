@@ -111,7 +111,8 @@ enum ringio_submit_mode ringio_core_set_mode(struct ringio_core *c, enum ringio_
 /* Hand every staged SQE to the kernel now.  Returns how many were taken. */
 int ringio_core_submit(struct ringio_core *c);
 
-/* Number of SQEs prepared but not yet consumed by the kernel. */
+/* Number of SQEs prepared but not yet consumed by the kernel.  Publishes
+ * the SQ tail as a side effect (under SQPOLL that hands them over). */
 unsigned ringio_core_staged(struct ringio_core *c);
 
 /*
