@@ -50,6 +50,7 @@
  *    no advance() past the CQ, no bad recycled buffer, nothing unpublished.
  */
 #include "fake_backend.h"
+#include "harness_common.h"
 #include "ringio/core.h"
 
 #include <errno.h>
@@ -57,7 +58,6 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,10 +164,7 @@ struct hfd {
 };
 
 static struct {
-    int trace;
-    const uint8_t *in;
-    size_t in_len, in_pos;
-    bool eof;
+    struct fuzz_run run; /* input, step, action, trace */
 
     struct fake_record rec;
     struct fake_backend *fb; /* NULL once the core destroyed it */
@@ -219,56 +216,16 @@ static struct {
         uint32_t flags;
     } last_post;
 
-    unsigned step;
-    int action;
     unsigned char scratch[MAX_BUFSZ * 2];
 } H;
 
-/* ---- failure reporting --------------------------------------------------------- */
+/* ---- failure reporting and input ------------------------------------------------ */
 
-__attribute__((noreturn, format(printf, 3, 4))) static void fail_at(int line, const char *cond,
-                                                                   const char *fmt, ...)
-{
-    fprintf(stderr, "\nfuzz_core: INVARIANT VIOLATED at fuzz_core.c:%d (action #%u %s)\n  %s\n",
-            line, H.step, H.action >= 0 && H.action < A_COUNT ? action_names[H.action] : "-",
-            cond);
-    if (fmt) {
-        va_list ap;
-        va_start(ap, fmt);
-        fprintf(stderr, "  ");
-        vfprintf(stderr, fmt, ap);
-        fprintf(stderr, "\n");
-        va_end(ap);
-    }
-    fflush(stderr);
-    __builtin_trap();
-}
-
-#define CHECK(cond)                                 \
-    do {                                            \
-        if (!(cond))                                \
-            fail_at(__LINE__, #cond, NULL);         \
-    } while (0)
-#define CHECKF(cond, ...)                           \
-    do {                                            \
-        if (!(cond))                                \
-            fail_at(__LINE__, #cond, __VA_ARGS__);  \
-    } while (0)
-
-#define TRACE(...)                                  \
-    do {                                            \
-        if (H.trace)                                \
-            fprintf(stderr, __VA_ARGS__);           \
-    } while (0)
-
-/* ---- input ----------------------------------------------------------------------- */
+#define FUZZ_RUN (H.run) /* for CHECK, CHECKF, TRACE (harness_common.h) */
 
 static uint8_t u8(void)
 {
-    if (H.in_pos < H.in_len)
-        return H.in[H.in_pos++];
-    H.eof = true;
-    return 0;
+    return fuzz_u8(&H.run);
 }
 
 static int pick_fd(uint8_t b)
@@ -556,11 +513,6 @@ static void on_release(struct ringio_owner *o)
 
 /* ---- the deliver callback ---------------------------------------------------------------- */
 
-static uint8_t pat(uint32_t serial, uint32_t i)
-{
-    return (uint8_t)(serial * 131u + i * 7u + 1u);
-}
-
 static void check_event(const struct ringio_event *ev, const struct outcome *oc)
 {
     const struct ringio_event *x = &oc->ev;
@@ -598,7 +550,7 @@ static void check_event(const struct ringio_event *ev, const struct outcome *oc)
             CHECKF(b->valid, "leg shows buffer %u, which the kernel never filled", oc->bid);
             CHECK(b->n == ev->data_len);
             for (uint32_t i = 0; i < b->n; i++)
-                CHECKF(H.scratch[i] == pat(b->serial, i),
+                CHECKF(H.scratch[i] == fuzz_pat(b->serial, i),
                        "buffer %u byte %u changed before its event was consumed", oc->bid, i);
         }
     }
@@ -875,13 +827,6 @@ static void check_stats(void)
     CHECK(ringio_core_closed(H.c) == H.closed);
 }
 
-static void expect_base(struct io_uring_sqe *e, uint8_t opcode)
-{
-    memset(e, 0, sizeof(*e));
-    e->opcode = opcode;
-    e->fd = -1;
-}
-
 static void check_sqe(const struct io_uring_sqe *got, const struct io_uring_sqe *want,
                       const char *where)
 {
@@ -891,10 +836,10 @@ static void check_sqe(const struct io_uring_sqe *got, const struct io_uring_sqe 
     unsigned off = 0;
     while (off < sizeof(*got) && g[off] == w[off])
         off++;
-    fail_at(__LINE__, "SQE differs from the liburing encoding",
-            "%s: opcode %u user_data %#llx: first differing byte at offset %u (got %#x, want "
-            "%#x)",
-            where, want->opcode, (unsigned long long)want->user_data, off, g[off], w[off]);
+    fuzz_fail(&H.run, __LINE__, "SQE differs from the liburing encoding",
+              "%s: opcode %u user_data %#llx: first differing byte at offset %u (got %#x, want "
+              "%#x)",
+              where, want->opcode, (unsigned long long)want->user_data, off, g[off], w[off]);
 }
 
 /* New entries of the fake's SQE log: each is a known SQE, consumed once, in order. */
@@ -904,7 +849,7 @@ static void check_log(void)
         const struct io_uring_sqe *sqe = &H.rec.log[H.log_seen];
         struct io_uring_sqe want;
         if (sqe->user_data == RINGIO_TOKEN_WAKE) {
-            expect_base(&want, IORING_OP_NOP);
+            fuzz_expect_base(&want, IORING_OP_NOP);
             want.user_data = RINGIO_TOKEN_WAKE;
             check_sqe(sqe, &want, "consumed wake");
             H.wakes_logged++;
@@ -917,7 +862,7 @@ static void check_log(void)
                    (unsigned long long)sqe->addr);
             CHECKF(!s->internal_cancel, "two close-time cancels for one token");
             s->internal_cancel = true;
-            expect_base(&want, IORING_OP_ASYNC_CANCEL);
+            fuzz_expect_base(&want, IORING_OP_ASYNC_CANCEL);
             want.addr = s->token;
             want.user_data = TOKEN_INTERNAL;
             check_sqe(sqe, &want, "consumed internal cancel");
@@ -1037,7 +982,7 @@ static void post_submit(struct howner *ho, struct io_uring_sqe *want, int rc, ui
     CHECKF(H.fb->sqe_tail == p->sqe_tail + 1, "a submit took %u SQEs",
            H.fb->sqe_tail - p->sqe_tail);
     if (p->space == 0 && H.mode == RINGIO_SUBMIT_STRICT && H.waiters == 0)
-        fail_at(__LINE__, "STRICT accepted a submit on a full SQ", NULL);
+        fuzz_fail(&H.run, __LINE__, "STRICT accepted a submit on a full SQ", NULL);
     if (H.mode == RINGIO_SUBMIT_STRICT && H.waiters == 0)
         CHECKF(H.rec.enters == p->enters, "STRICT entered the kernel in a submit");
     if ((H.mode == RINGIO_SUBMIT_NOW || H.waiters > 0) && p->knobs_clean)
@@ -1085,7 +1030,7 @@ static struct slot *last_slot_if(int rc)
 static void act_submit(int a)
 {
     if (H.nslots >= MAX_SLOTS) {
-        H.eof = true; /* plenty: end the program */
+        H.run.eof = true; /* plenty: end the program */
         return;
     }
     struct howner *ho = owner_new();
@@ -1099,7 +1044,7 @@ static void act_submit(int a)
 
     switch (a) {
     case A_NOP:
-        expect_base(&want, IORING_OP_NOP);
+        fuzz_expect_base(&want, IORING_OP_NOP);
         pre_submit(&p);
         rc = ringio_submit_nop(H.c, &ho->base, &token);
         break;
@@ -1110,7 +1055,7 @@ static void act_submit(int a)
         unsigned fl = tflags[u8() & 3];
         ho->ts.tv_sec = 0;
         ho->ts.tv_nsec = 1000;
-        expect_base(&want, IORING_OP_TIMEOUT);
+        fuzz_expect_base(&want, IORING_OP_TIMEOUT);
         want.addr = (uintptr_t)&ho->ts;
         want.len = 1;
         want.off = count;
@@ -1144,7 +1089,7 @@ static void act_submit(int a)
         } else if ((sel & 3) == 3) {
             target = RINGIO_TOKEN_WAKE;
         }
-        expect_base(&want, IORING_OP_ASYNC_CANCEL);
+        fuzz_expect_base(&want, IORING_OP_ASYNC_CANCEL);
         want.addr = target;
         want.cancel_flags = fl;
         pre_submit(&p);
@@ -1158,7 +1103,7 @@ static void act_submit(int a)
         uint8_t m = u8();
         ms = m & 1;
         seq = pick_seq(u8());
-        expect_base(&want, IORING_OP_POLL_ADD);
+        fuzz_expect_base(&want, IORING_OP_POLL_ADD);
         want.fd = fd;
         want.poll32_events = mask;
         if (ms)
@@ -1176,7 +1121,7 @@ static void act_submit(int a)
         int fd = pick_fd(u8());
         size_t len = u8() % (sizeof(ho->buf) + 1);
         int fl = (u8() & 1) ? MSG_WAITALL : 0;
-        expect_base(&want, IORING_OP_RECV);
+        fuzz_expect_base(&want, IORING_OP_RECV);
         want.fd = fd;
         want.addr = (uintptr_t)ho->buf;
         want.len = (uint32_t)len;
@@ -1199,7 +1144,7 @@ static void act_submit(int a)
         seq = pick_seq(u8());
         ms = true;
         may_enomem = true;
-        expect_base(&want, IORING_OP_RECV);
+        fuzz_expect_base(&want, IORING_OP_RECV);
         want.fd = fd;
         want.ioprio = IORING_RECV_MULTISHOT;
         want.flags = IOSQE_BUFFER_SELECT;
@@ -1227,7 +1172,7 @@ static void act_submit(int a)
                 zcf |= IORING_RECVSEND_POLL_FIRST;
             report = (zcf & IORING_SEND_ZC_REPORT_USAGE) != 0;
         }
-        expect_base(&want, zc ? IORING_OP_SEND_ZC : IORING_OP_SEND);
+        fuzz_expect_base(&want, zc ? IORING_OP_SEND_ZC : IORING_OP_SEND);
         want.fd = fd;
         want.addr = (uintptr_t)ho->buf;
         want.len = (uint32_t)len;
@@ -1264,7 +1209,7 @@ static void act_submit(int a)
                 zcf |= IORING_SEND_ZC_REPORT_USAGE;
             report = (z & 1) != 0;
         }
-        expect_base(&want, op);
+        fuzz_expect_base(&want, op);
         want.fd = fd;
         want.addr = (uintptr_t)&ho->msg;
         want.len = 1;
@@ -1288,7 +1233,7 @@ static void act_submit(int a)
         int fd = pick_fd(u8());
         uint8_t w = u8();
         int fl = (w & 2) ? SOCK_CLOEXEC : 0;
-        expect_base(&want, IORING_OP_ACCEPT);
+        fuzz_expect_base(&want, IORING_OP_ACCEPT);
         want.fd = fd;
         want.accept_flags = (uint32_t)fl;
         if (a == A_ACCEPT_MS) {
@@ -1320,7 +1265,7 @@ static void act_submit(int a)
         ho->addr.sin_family = AF_INET;
         ho->addr.sin_port = htons(9);
         ho->addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        expect_base(&want, IORING_OP_CONNECT);
+        fuzz_expect_base(&want, IORING_OP_CONNECT);
         want.fd = fd;
         want.addr = (uintptr_t)&ho->addr;
         want.off = sizeof(ho->addr);
@@ -1337,7 +1282,7 @@ static void act_submit(int a)
     case A_SHUTDOWN: {
         int fd = pick_fd(u8());
         int how = u8() % 3;
-        expect_base(&want, IORING_OP_SHUTDOWN);
+        fuzz_expect_base(&want, IORING_OP_SHUTDOWN);
         want.fd = fd;
         want.len = (uint32_t)how;
         pre_submit(&p);
@@ -1351,7 +1296,7 @@ static void act_submit(int a)
     }
     case A_CLOSE: {
         int fd = pick_fd(u8());
-        expect_base(&want, IORING_OP_CLOSE);
+        fuzz_expect_base(&want, IORING_OP_CLOSE);
         want.fd = fd;
         pre_submit(&p);
         rc = ringio_submit_close(H.c, &ho->base, fd, &token);
@@ -1367,7 +1312,7 @@ static void act_submit(int a)
         uint8_t d = u8();
         int domain = domains[d & 3];
         int type = (d & 4) ? SOCK_DGRAM : SOCK_STREAM;
-        expect_base(&want, IORING_OP_SOCKET);
+        fuzz_expect_base(&want, IORING_OP_SOCKET);
         want.fd = domain;
         want.off = (uint64_t)type;
         want.len = 0;
@@ -1496,7 +1441,7 @@ static void act_krecv(void)
             owner = &H.slots[i];
     uint32_t serial = ++H.serial;
     for (uint32_t i = 0; i < len && i < sizeof(H.scratch); i++)
-        H.scratch[i] = pat(serial, i);
+        H.scratch[i] = fuzz_pat(serial, i);
     TRACE("  k_recv ud=%#llx len=%u more=%d\n", (unsigned long long)ud, len, more);
     int avail = r ? (int)fake_bufring_available(r) : 0;
     uint32_t elen = 0;
@@ -1672,7 +1617,7 @@ static void act_burst(void)
         for (unsigned i = 0; i < n && H.nslots < MAX_SLOTS; i++) {
             struct howner *ho = owner_new();
             struct io_uring_sqe want;
-            expect_base(&want, IORING_OP_NOP);
+            fuzz_expect_base(&want, IORING_OP_NOP);
             struct pre p;
             uint64_t token = 0;
             pre_submit(&p);
@@ -1781,7 +1726,7 @@ static int bad_cb(void *ctx, const struct ringio_event *ev)
 {
     (void)ctx;
     (void)ev;
-    fail_at(__LINE__, "callback of a refused reap ran", NULL);
+    fuzz_fail(&H.run, __LINE__, "callback of a refused reap ran", NULL);
 }
 
 static void act_badargs(void)
@@ -2017,22 +1962,14 @@ static bool setup(void)
 int FUZZ_ENTRY(const uint8_t *data, size_t size)
 {
     static struct slot *slots;
-    static int trace = -1;
-    if (trace < 0) {
-        const char *t = getenv("RINGIO_FUZZ_TRACE");
-        trace = t && *t && *t != '0';
-    }
     if (!slots) {
         slots = malloc(MAX_SLOTS * sizeof(*slots));
         if (!slots)
             abort();
     }
     memset(&H, 0, sizeof(H));
-    H.trace = trace;
     H.slots = slots;
-    H.in = data;
-    H.in_len = size;
-    H.action = -1;
+    fuzz_run_start(&H.run, "fuzz_core", action_names, A_COUNT, data, size);
     H.refuse_at = -1;
     for (unsigned i = 0; i < MAX_FDS; i++)
         H.fds[i].fd = -1;
@@ -2040,13 +1977,13 @@ int FUZZ_ENTRY(const uint8_t *data, size_t size)
         fake_record_free(&H.rec);
         return 0;
     }
-    for (H.step = 1;; H.step++) {
+    for (H.run.step = 1;; H.run.step++) {
         uint8_t op = u8();
-        if (H.eof)
+        if (H.run.eof)
             break;
-        H.action = op % A_COUNT;
-        TRACE("#%u %s\n", H.step, action_names[H.action]);
-        switch (H.action) {
+        H.run.action = op % A_COUNT;
+        TRACE("#%u %s\n", H.run.step, action_names[H.run.action]);
+        switch (H.run.action) {
         case A_MODE: {
             enum ringio_submit_mode m = (enum ringio_submit_mode)(u8() % 3);
             enum ringio_submit_mode old = ringio_core_set_mode(H.c, m);
@@ -2082,7 +2019,7 @@ int FUZZ_ENTRY(const uint8_t *data, size_t size)
                 /* the wake SQE was prepared (entering may still have failed) */
                 CHECKF(r == 0 || r == -EBUSY || r == -EAGAIN || r == -EIO, "wake returned %d", r);
                 struct io_uring_sqe want;
-                expect_base(&want, IORING_OP_NOP);
+                fuzz_expect_base(&want, IORING_OP_NOP);
                 want.user_data = RINGIO_TOKEN_WAKE;
                 check_sqe(&H.fb->sqes[(H.fb->sqe_tail - 1) & H.fb->sq_mask], &want,
                           "prepared wake");
@@ -2135,14 +2072,14 @@ int FUZZ_ENTRY(const uint8_t *data, size_t size)
             do_close((u8() & 1) ? 100 * 1000 : 0);
             break;
         default:
-            act_submit(H.action);
+            act_submit(H.run.action);
             break;
         }
         after_step();
-        if (H.eof)
+        if (H.run.eof)
             break;
     }
-    H.action = A_CLOSE_EARLY;
+    H.run.action = A_CLOSE_EARLY;
     do_close(0);
     after_step();
     ringio_core_free(H.c);

@@ -35,6 +35,7 @@
  *    close had to force releases, and a delivered fd is never closed by the
  *    core.
  */
+#include "harness_common.h"
 #include "ringio/backend.h"
 #include "ringio/core.h"
 
@@ -44,7 +45,6 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,10 +107,7 @@ struct uslot {
 };
 
 static struct {
-    int trace;
-    const uint8_t *in;
-    size_t in_len, in_pos;
-    bool eof;
+    struct fuzz_run run; /* input, step, action, trace */
 
     struct ringio_backend *b;
     struct ringio_core *c;
@@ -139,51 +136,15 @@ static struct {
     unsigned calls, accepted;
     bool refused;
 
-    unsigned step;
-    int action;
     unsigned char scratch[512];
     uint8_t fds_before[MAX_FDSET / 8];
 } U;
 
-__attribute__((noreturn, format(printf, 3, 4))) static void ufail(int line, const char *cond,
-                                                                 const char *fmt, ...)
-{
-    fprintf(stderr, "\nfuzz_uring_sqe: INVARIANT VIOLATED at fuzz_uring_sqe.c:%d (action #%u %s)\n  %s\n",
-            line, U.step, U.action >= 0 && U.action < U_COUNT ? unames[U.action] : "-", cond);
-    if (fmt) {
-        va_list ap;
-        va_start(ap, fmt);
-        fprintf(stderr, "  ");
-        vfprintf(stderr, fmt, ap);
-        fprintf(stderr, "\n");
-        va_end(ap);
-    }
-    fflush(stderr);
-    __builtin_trap();
-}
-
-#define CHECK(cond)                                \
-    do {                                           \
-        if (!(cond))                               \
-            ufail(__LINE__, #cond, NULL);          \
-    } while (0)
-#define CHECKF(cond, ...)                          \
-    do {                                           \
-        if (!(cond))                               \
-            ufail(__LINE__, #cond, __VA_ARGS__);   \
-    } while (0)
-#define TRACE(...)                                 \
-    do {                                           \
-        if (U.trace)                               \
-            fprintf(stderr, __VA_ARGS__);          \
-    } while (0)
+#define FUZZ_RUN (U.run) /* for CHECK, CHECKF, TRACE (harness_common.h) */
 
 static uint8_t u8(void)
 {
-    if (U.in_pos < U.in_len)
-        return U.in[U.in_pos++];
-    U.eof = true;
-    return 0;
+    return fuzz_u8(&U.run);
 }
 
 static int64_t now_ns(void)
@@ -341,11 +302,6 @@ static void graveyard_check(void)
 
 /* ---- deliver ------------------------------------------------------------------- */
 
-static uint8_t pat(uint32_t serial, uint32_t i)
-{
-    return (uint8_t)(serial * 131u + i * 7u + 1u);
-}
-
 /* Bytes of a datagram the harness sent: 4-byte serial, then the pattern. */
 static void check_datagram(const unsigned char *d, uint32_t n)
 {
@@ -355,7 +311,7 @@ static void check_datagram(const unsigned char *d, uint32_t n)
     memcpy(&serial, d, 4);
     CHECKF(serial >= 1 && serial <= U.serial, "datagram serial %u never sent", serial);
     for (uint32_t i = 4; i < n; i++)
-        CHECKF(d[i] == pat(serial, i), "datagram %u byte %u corrupted", serial, i);
+        CHECKF(d[i] == fuzz_pat(serial, i), "datagram %u byte %u corrupted", serial, i);
 }
 
 static int on_deliver(void *ctx, const struct ringio_event *ev)
@@ -450,13 +406,6 @@ static void w_destroy(struct ringio_backend *b)
 
 /* ---- submissions ------------------------------------------------------------------ */
 
-static void expect_base(struct io_uring_sqe *e, uint8_t opcode)
-{
-    memset(e, 0, sizeof(*e));
-    e->opcode = opcode;
-    e->fd = -1;
-}
-
 static struct uowner *owner_new(void)
 {
     struct uowner *o = calloc(1, sizeof(*o));
@@ -500,16 +449,16 @@ static void after_submit(struct uowner *o, struct io_uring_sqe *want, int rc, ui
         unsigned off = 0;
         while (off < sizeof(*want) && g[off] == w[off])
             off++;
-        ufail(__LINE__, "SQE differs from the liburing encoding",
-              "opcode %u: first differing byte at %u (got %#x want %#x)", want->opcode, off,
-              g[off], w[off]);
+        fuzz_fail(&U.run, __LINE__, "SQE differs from the liburing encoding",
+                  "opcode %u: first differing byte at %u (got %#x want %#x)", want->opcode, off,
+                  g[off], w[off]);
     }
 }
 
 static void act_submit(int a)
 {
     if (U.nslots >= MAX_SLOTS) {
-        U.eof = true;
+        U.run.eof = true;
         return;
     }
     struct uowner *o = owner_new();
@@ -525,7 +474,7 @@ static void act_submit(int a)
 
     switch (a) {
     case U_NOP:
-        expect_base(&want, IORING_OP_NOP);
+        fuzz_expect_base(&want, IORING_OP_NOP);
         rc = ringio_submit_nop(U.c, &o->base, &token);
         break;
     case U_TIMEOUT: {
@@ -534,7 +483,7 @@ static void act_submit(int a)
         o->ts.tv_nsec = (long long)t * 1000;
         unsigned count = (t & 1) ? 1 : 0;
         unsigned fl = (t & 2) ? IORING_TIMEOUT_ETIME_SUCCESS : 0;
-        expect_base(&want, IORING_OP_TIMEOUT);
+        fuzz_expect_base(&want, IORING_OP_TIMEOUT);
         want.addr = (uintptr_t)&o->ts;
         want.len = 1;
         want.off = count;
@@ -560,7 +509,7 @@ static void act_submit(int a)
                 }
             }
         }
-        expect_base(&want, IORING_OP_ASYNC_CANCEL);
+        fuzz_expect_base(&want, IORING_OP_ASYNC_CANCEL);
         want.addr = target;
         want.cancel_flags = fl;
         rc = ringio_submit_cancel(U.c, &o->base, target, fl, &token);
@@ -573,7 +522,7 @@ static void act_submit(int a)
         bool ms = (m & 2) != 0;
         proto.multishot = ms;
         proto.seq = (m & 4) ? UINT32_MAX - 1 : m >> 3;
-        expect_base(&want, IORING_OP_POLL_ADD);
+        fuzz_expect_base(&want, IORING_OP_POLL_ADD);
         want.fd = fd;
         want.poll32_events = mask;
         if (ms)
@@ -588,7 +537,7 @@ static void act_submit(int a)
         proto.udp_recv = fd == U.u0;
         size_t len = (size_t)(u8() % (BUFLEN + 1));
         if (a == U_RECV) {
-            expect_base(&want, IORING_OP_RECV);
+            fuzz_expect_base(&want, IORING_OP_RECV);
             want.fd = fd;
             want.addr = (uintptr_t)o->buf;
             want.len = (uint32_t)len;
@@ -599,7 +548,7 @@ static void act_submit(int a)
             o->iov.iov_len = len;
             o->msg.msg_iov = &o->iov;
             o->msg.msg_iovlen = 1;
-            expect_base(&want, IORING_OP_RECVMSG);
+            fuzz_expect_base(&want, IORING_OP_RECVMSG);
             want.fd = fd;
             want.addr = (uintptr_t)&o->msg;
             want.len = 1;
@@ -616,7 +565,7 @@ static void act_submit(int a)
         proto.multishot = true;
         proto.udp_recv = fd == U.u0;
         proto.seq = g >> 4;
-        expect_base(&want, IORING_OP_RECV);
+        fuzz_expect_base(&want, IORING_OP_RECV);
         want.fd = fd;
         want.ioprio = IORING_RECV_MULTISHOT;
         want.flags = IOSQE_BUFFER_SELECT;
@@ -636,7 +585,7 @@ static void act_submit(int a)
             uint32_t serial = ++U.serial;
             memcpy(o->buf, &serial, 4);
             for (size_t i = 4; i < len; i++)
-                o->buf[i] = pat(serial, (uint32_t)i);
+                o->buf[i] = fuzz_pat(serial, (uint32_t)i);
         }
         unsigned zcf = (f & 2) ? IORING_SEND_ZC_REPORT_USAGE : 0;
         bool msg = a == U_SENDMSG || a == U_SENDMSG_ZC;
@@ -646,7 +595,7 @@ static void act_submit(int a)
                      : a == U_SEND_ZC ? IORING_OP_SEND_ZC
                      : a == U_SENDMSG ? IORING_OP_SENDMSG
                                       : IORING_OP_SENDMSG_ZC;
-        expect_base(&want, op);
+        fuzz_expect_base(&want, op);
         want.fd = fd;
         want.msg_flags = MSG_NOSIGNAL;
         if (zc)
@@ -674,7 +623,7 @@ static void act_submit(int a)
     }
     case U_ACCEPT: {
         uint8_t f = u8();
-        expect_base(&want, IORING_OP_ACCEPT);
+        fuzz_expect_base(&want, IORING_OP_ACCEPT);
         want.fd = U.lsn;
         want.accept_flags = SOCK_CLOEXEC;
         if (f & 1) {
@@ -702,7 +651,7 @@ static void act_submit(int a)
         }
         proto.client_fd = fd; /* the harness's; closed when the op is done */
         o->addr = U.lsn_addr;
-        expect_base(&want, IORING_OP_CONNECT);
+        fuzz_expect_base(&want, IORING_OP_CONNECT);
         want.fd = fd;
         want.addr = (uintptr_t)&o->addr;
         want.off = U.lsn_len;
@@ -714,7 +663,7 @@ static void act_submit(int a)
         uint8_t f = u8();
         int domain = (f & 1) ? AF_UNIX : AF_INET;
         int type = ((f & 2) ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC;
-        expect_base(&want, IORING_OP_SOCKET);
+        fuzz_expect_base(&want, IORING_OP_SOCKET);
         want.fd = domain;
         want.off = (uint64_t)type;
         rc = ringio_submit_socket(U.c, &o->base, domain, type, 0, &token);
@@ -723,7 +672,7 @@ static void act_submit(int a)
     case U_SHUTDOWN: {
         uint8_t f = u8();
         int fd = (f & 1) ? U.s1 : U.s0;
-        expect_base(&want, IORING_OP_SHUTDOWN);
+        fuzz_expect_base(&want, IORING_OP_SHUTDOWN);
         want.fd = fd;
         want.len = (uint32_t)(SHUT_WR);
         rc = ringio_submit_shutdown(U.c, &o->base, fd, SHUT_WR, &token);
@@ -736,7 +685,7 @@ static void act_submit(int a)
             return;
         }
         proto.client_fd = fd;
-        expect_base(&want, IORING_OP_CLOSE);
+        fuzz_expect_base(&want, IORING_OP_CLOSE);
         want.fd = fd;
         rc = ringio_submit_close(U.c, &o->base, fd, &token);
         break;
@@ -759,7 +708,7 @@ static void act_write(void)
         uint32_t serial = ++U.serial;
         memcpy(U.scratch, &serial, 4);
         for (unsigned i = 4; i < len; i++)
-            U.scratch[i] = pat(serial, i);
+            U.scratch[i] = fuzz_pat(serial, i);
         (void)!send(U.u1, U.scratch, len < 4 ? 4 : len, MSG_DONTWAIT);
         break;
     }
@@ -865,19 +814,11 @@ static void do_close(int64_t timeout)
 
 int FUZZ_ENTRY(const uint8_t *data, size_t size)
 {
-    static int trace = -1;
     static int unavailable;
-    if (trace < 0) {
-        const char *t = getenv("RINGIO_FUZZ_TRACE");
-        trace = t && *t && *t != '0';
-    }
     if (unavailable || size < 2)
         return 0;
     memset(&U, 0, sizeof(U));
-    U.trace = trace;
-    U.in = data;
-    U.in_len = size;
-    U.action = -1;
+    fuzz_run_start(&U.run, "fuzz_uring_sqe", unames, U_COUNT, data, size);
     U.refuse_at = -1;
     for (unsigned i = 0; i < 16; i++)
         U.clients[i] = -1;
@@ -918,13 +859,13 @@ int FUZZ_ENTRY(const uint8_t *data, size_t size)
     ringio_core_set_mode(U.c, U.mode);
     TRACE("setup sq=%u cq=%u mode=%d\n", U.b->sq_entries, U.b->cq_entries, U.mode);
 
-    for (U.step = 1;; U.step++) {
+    for (U.run.step = 1;; U.run.step++) {
         uint8_t op = u8();
-        if (U.eof)
+        if (U.run.eof)
             break;
-        U.action = op % U_COUNT;
-        TRACE("#%u %s\n", U.step, unames[U.action]);
-        switch (U.action) {
+        U.run.action = op % U_COUNT;
+        TRACE("#%u %s\n", U.run.step, unames[U.run.action]);
+        switch (U.run.action) {
         case U_WRITE:
             act_write();
             break;
@@ -960,7 +901,7 @@ int FUZZ_ENTRY(const uint8_t *data, size_t size)
             do_close((u8() & 1) ? 50 * 1000 * 1000 : 0);
             break;
         default:
-            act_submit(U.action);
+            act_submit(U.run.action);
             break;
         }
         if (!U.closed) {
@@ -969,10 +910,10 @@ int FUZZ_ENTRY(const uint8_t *data, size_t size)
             CHECKF(st.inflight == U.live, "stats.inflight %u, %u unreleased", st.inflight,
                    U.live);
         }
-        if (U.eof)
+        if (U.run.eof)
             break;
     }
-    U.action = U_CLOSE_EARLY;
+    U.run.action = U_CLOSE_EARLY;
     do_close(50 * 1000 * 1000);
     ringio_core_free(U.c);
     graveyard_check();

@@ -392,30 +392,44 @@ def _nop_ringio_single(n: int) -> Iterator[Once]:
         yield once
 
 
+def _break_wait_once(n: int, brk: Callable[[], Any], wait: Callable[[], Any]) -> Once:
+    """n round trips of break_wait() (an internal NOP) and wait(), which must return None;
+    the loop of the uring-api row, run on uring-api and on ringio."""
+
+    def once() -> tuple[int, float]:
+        t0 = perf_counter()
+        for _ in range(n):
+            brk()
+            if wait() is not None:
+                raise RuntimeError("break_wait() did not make wait() return None")
+        return n, perf_counter() - t0
+
+    return once
+
+
 @contextmanager
 def _nop_ringio_break_wait(n: int) -> Iterator[Once]:
     """The uring-api row's loop on ringio: its internal NOP, no Completion object."""
     ringio = _import_ringio()
     with ringio.Ring(entries=8) as ring:
-        brk, wait = ring.break_wait, ring.wait
+        yield _break_wait_once(n, ring.break_wait, ring.wait)
 
-        def once() -> tuple[int, float]:
-            t0 = perf_counter()
-            for _ in range(n):
-                brk()
-                if wait() is not None:
-                    raise RuntimeError("break_wait() did not make wait() return None")
-            return n, perf_counter() - t0
 
-        yield once
+@contextmanager
+def _yo_ring(entries: int) -> Iterator[tuple[Any, Any, Any]]:
+    """(the liburing module, a ring of `entries` set up by io_uring_queue_init, a Cqe)."""
+    L = _import_yo_liburing()
+    ring, cqe = L.Ring(), L.Cqe()
+    L.io_uring_queue_init(entries, ring)
+    try:
+        yield L, ring, cqe
+    finally:
+        L.io_uring_queue_exit(ring)
 
 
 @contextmanager
 def _nop_yo_batch(n: int, batch: int) -> Iterator[Once]:
-    L = _import_yo_liburing()
-    ring, cqe = L.Ring(), L.Cqe()
-    L.io_uring_queue_init(batch, ring)
-    try:
+    with _yo_ring(batch) as (L, ring, cqe):
         get_sqe, prep, saw = L.io_uring_get_sqe, L.io_uring_prep_nop, L.io_uring_submit_and_wait
         wait_cqe, ready, advance = L.io_uring_wait_cqe, L.io_uring_cq_ready, L.io_uring_cq_advance
 
@@ -439,16 +453,11 @@ def _nop_yo_batch(n: int, batch: int) -> Iterator[Once]:
             return _nop_checked(n, perf_counter() - t0, res)
 
         yield once
-    finally:
-        L.io_uring_queue_exit(ring)
 
 
 @contextmanager
 def _nop_yo_single(n: int) -> Iterator[Once]:
-    L = _import_yo_liburing()
-    ring, cqe = L.Ring(), L.Cqe()
-    L.io_uring_queue_init(8, ring)
-    try:
+    with _yo_ring(8) as (L, ring, cqe):
         get_sqe, prep, submit = L.io_uring_get_sqe, L.io_uring_prep_nop, L.io_uring_submit
         wait_cqe, seen = L.io_uring_wait_cqe, L.io_uring_cqe_seen
 
@@ -465,8 +474,6 @@ def _nop_yo_single(n: int) -> Iterator[Once]:
             return _nop_checked(n, perf_counter() - t0, res)
 
         yield once
-    finally:
-        L.io_uring_queue_exit(ring)
 
 
 @contextmanager
@@ -474,17 +481,7 @@ def _nop_uring_api_single(n: int) -> Iterator[Once]:
     uring_api = _import_uring_api()
     ring = uring_api.Ring(8)
     try:
-        brk, wait = ring.break_wait, ring.wait
-
-        def once() -> tuple[int, float]:
-            t0 = perf_counter()
-            for _ in range(n):
-                brk()
-                if wait() is not None:
-                    raise RuntimeError("break_wait() did not make wait() return None")
-            return n, perf_counter() - t0
-
-        yield once
+        yield _break_wait_once(n, ring.break_wait, ring.wait)
     finally:
         ring.close()
 

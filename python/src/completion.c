@@ -14,15 +14,6 @@
 #include <stddef.h>
 #include <string.h>
 
-#if PY_VERSION_HEX >= 0x030C0000
-#define RINGIO_T_PYSSIZET Py_T_PYSSIZET
-#define RINGIO_READONLY Py_READONLY
-#else
-#include <structmember.h>
-#define RINGIO_T_PYSSIZET T_PYSSIZET
-#define RINGIO_READONLY READONLY
-#endif
-
 /* The type is final (no Py_TPFLAGS_BASETYPE) and its tp_alloc is the
  * default, so instead of PyType_GenericAlloc (which zeroes the whole object)
  * allocate untracked, zero only the fields before `view` (view and ts are

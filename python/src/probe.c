@@ -134,14 +134,6 @@ static int probe_wait(struct ringio_core *core, struct probe_event *p)
     }
 }
 
-/* Close the private core: cancel what is still armed, reap it (briefly), and
- * close what it accepted meanwhile. */
-static void probe_core_done(struct ringio_core *core)
-{
-    (void)ringio_core_close(core, PROBE_WAIT_NS);
-    ringio_core_free(core);
-}
-
 /* A listening socket on the loopback interface (AF_UNIX with an
  * autobound abstract name where there is no usable loopback), and a client
  * socket of the same family connected to it.  0 or -1. */
@@ -184,30 +176,50 @@ static int probe_listener(int *lfd, int *cfd)
     return -1;
 }
 
+/* One runtime probe: its private core, the owner of its operation (nothing
+ * to release: no Python object), and the first event. */
+struct probe_run {
+    struct ringio_core *core;
+    struct ringio_owner owner;
+    struct probe_event ev;
+    uint64_t token;
+};
+
+/* false when no core can be created for the probe. */
+static bool probe_start(struct probe_run *r, unsigned entries, unsigned flags)
+{
+    memset(r, 0, sizeof(*r));
+    r->owner.release = probe_owner_release;
+    return probe_core(entries, flags, &r->core) >= 0;
+}
+
+/* The end of a probe: its core first (cancel what is still armed, reap it
+ * briefly, close what it accepted meanwhile), so that nothing in flight still
+ * uses the descriptors or the probe's memory, then the descriptors (-1: none). */
+static void probe_finish(struct probe_run *r, int fd1, int fd2)
+{
+    (void)ringio_core_close(r->core, PROBE_WAIT_NS);
+    ringio_core_free(r->core);
+    if (fd1 >= 0)
+        close(fd1);
+    if (fd2 >= 0)
+        close(fd2);
+}
+
 /* Multishot accept: the first completion keeps the request armed (F_MORE).
  * The listener is created (and the client connects) before the accept is
  * submitted, so the first completion comes at once. */
 static bool probe_accept_multishot(unsigned entries, unsigned flags)
 {
-    struct ringio_core *core = NULL;
-    struct ringio_owner owner = {probe_owner_release};
-    struct probe_event p = {0};
-    uint64_t token;
-    int lfd, cfd;
-    if (probe_core(entries, flags, &core) < 0)
+    struct probe_run r;
+    int lfd = -1, cfd = -1;
+    if (!probe_start(&r, entries, flags))
         return false;
-    bool ok = false;
-    if (probe_listener(&lfd, &cfd) == 0) {
-        if (ringio_submit_accept_multishot(core, &owner, lfd, SOCK_CLOEXEC, 0, &token) == 0 &&
-            probe_wait(core, &p) == 0)
-            ok = p.res >= 0 && p.more;
-        probe_core_done(core);
-        close(cfd);
-        close(lfd);
-    }
-    else {
-        probe_core_done(core);
-    }
+    bool ok = probe_listener(&lfd, &cfd) == 0 &&
+              ringio_submit_accept_multishot(r.core, &r.owner, lfd, SOCK_CLOEXEC, 0,
+                                             &r.token) == 0 &&
+              probe_wait(r.core, &r.ev) == 0 && r.ev.res >= 0 && r.ev.more;
+    probe_finish(&r, cfd, lfd);
     return ok;
 }
 
@@ -215,25 +227,18 @@ static bool probe_accept_multishot(unsigned entries, unsigned flags)
  * keeps the request armed. */
 static bool probe_recv_multishot(unsigned entries, unsigned flags)
 {
-    struct ringio_core *core = NULL;
-    struct ringio_owner owner = {probe_owner_release};
-    struct probe_event p = {0};
-    uint64_t token;
+    struct probe_run r;
     int sv[2];
-    if (probe_core(entries, flags, &core) < 0)
+    if (!probe_start(&r, entries, flags))
         return false;
     bool ok = false;
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0) {
-        if (ringio_submit_recv_multishot(core, &owner, sv[0], 64, 2, 0, 0, &token) == 0 &&
-            write(sv[1], "x", 1) == 1 && probe_wait(core, &p) == 0)
-            ok = p.res == 1 && (p.flags & IORING_CQE_F_BUFFER) && p.more;
-        probe_core_done(core);
-        close(sv[0]);
-        close(sv[1]);
-    }
-    else {
-        probe_core_done(core);
-    }
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0)
+        ok = ringio_submit_recv_multishot(r.core, &r.owner, sv[0], 64, 2, 0, 0, &r.token) == 0 &&
+             write(sv[1], "x", 1) == 1 && probe_wait(r.core, &r.ev) == 0 && r.ev.res == 1 &&
+             (r.ev.flags & IORING_CQE_F_BUFFER) && r.ev.more;
+    else
+        sv[0] = sv[1] = -1;
+    probe_finish(&r, sv[0], sv[1]);
     return ok;
 }
 
@@ -242,16 +247,13 @@ static bool probe_recv_multishot(unsigned entries, unsigned flags)
  * (same kernel machinery, as uring-api reports them). */
 static bool probe_send_zc(unsigned entries, unsigned flags)
 {
-    struct ringio_core *core = NULL;
-    struct ringio_owner owner = {probe_owner_release};
-    struct probe_event p = {0};
-    uint64_t token;
+    struct probe_run r;
     struct sockaddr_in sin;
     socklen_t len = sizeof(sin);
     char byte = 'x';
     struct iovec iov = {&byte, 1};
     struct msghdr msg;
-    if (probe_core(entries, flags, &core) < 0)
+    if (!probe_start(&r, entries, flags))
         return false;
     bool ok = false;
     int rx = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -266,17 +268,13 @@ static bool probe_send_zc(unsigned entries, unsigned flags)
         msg.msg_namelen = len;
         msg.msg_iov = &iov;
         msg.msg_iovlen = 1;
-        if (ringio_submit_sendmsg_zc(core, &owner, tx, &msg, 0, 0, &token) == 0 &&
-            probe_wait(core, &p) == 0)
-            ok = p.res >= 0;
+        if (ringio_submit_sendmsg_zc(r.core, &r.owner, tx, &msg, 0, 0, &r.token) == 0 &&
+            probe_wait(r.core, &r.ev) == 0)
+            ok = r.ev.res >= 0;
     }
     /* Before `byte`, `msg` and `sin` go out of scope: the notification is
      * reaped (or the ring torn down) here. */
-    probe_core_done(core);
-    if (rx >= 0)
-        close(rx);
-    if (tx >= 0)
-        close(tx);
+    probe_finish(&r, rx, tx);
     return ok;
 }
 

@@ -17,15 +17,6 @@
 #include <string.h>
 #include <time.h>
 
-#if PY_VERSION_HEX >= 0x030C0000
-#define RINGIO_T_PYSSIZET Py_T_PYSSIZET
-#define RINGIO_READONLY Py_READONLY
-#else
-#include <structmember.h>
-#define RINGIO_T_PYSSIZET T_PYSSIZET
-#define RINGIO_READONLY READONLY
-#endif
-
 /* close() waits at most this long for cancelled operations' final CQEs. */
 #define RINGIO_CLOSE_TIMEOUT_NS 1000000000LL
 /* Events reaped per core call by wait_many(). */

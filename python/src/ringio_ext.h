@@ -512,4 +512,14 @@ static inline ringio_saved_exc ringio_exc_save(void)
 static inline void ringio_exc_restore(ringio_saved_exc e) { PyErr_Restore(e.type, e.value, e.tb); }
 #endif
 
+/* PyMemberDef type and flag for __weaklistoffset__ members (structmember.h before 3.12). */
+#if PY_VERSION_HEX >= 0x030C0000
+#define RINGIO_T_PYSSIZET Py_T_PYSSIZET
+#define RINGIO_READONLY Py_READONLY
+#else
+#include <structmember.h>
+#define RINGIO_T_PYSSIZET T_PYSSIZET
+#define RINGIO_READONLY READONLY
+#endif
+
 #endif /* RINGIO_EXT_H */

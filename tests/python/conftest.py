@@ -9,10 +9,12 @@ the reason ringio gives, only when this process really cannot create a ring
 from __future__ import annotations
 
 import os
+import socket
 import time
 
 import pytest
 import ringio
+from sockets_support import no_fd_leak
 
 _PROBE = ringio.probe()
 URING_AVAILABLE = bool(_PROBE)
@@ -38,6 +40,25 @@ def ring(uring):
         if r.running:
             r.stop_serving()
         r.close()
+
+@pytest.fixture
+def fd_leak_check():
+    """Fail the test if it leaves a descriptor open (sockets_support.no_fd_leak).
+
+    The socket suites take it for every test with
+    ``pytestmark = pytest.mark.usefixtures("fd_leak_check")``, which sets it up
+    before the fixtures the test asks for, so the ``ring`` fixture's own
+    descriptor is opened and closed inside the window."""
+    with no_fd_leak():
+        yield
+
+@pytest.fixture
+def pair():
+    """A connected AF_UNIX stream socketpair (a, b), closed after the test."""
+    a, b = socket.socketpair()
+    yield a, b
+    a.close()
+    b.close()
 
 @pytest.fixture
 def subprocess_env() -> dict:

@@ -1,9 +1,9 @@
 """Helpers shared by the test_sockets_*.py suites (not a test module).
 
 Every socket suite checks that it leaks no file descriptor: ``no_fd_leak()``
-compares /proc/self/fd around each test (the autouse fixture each module
-defines wraps the ``ring`` fixture, so the ring's own fd is opened and closed
-inside the window).
+compares /proc/self/fd around each test (the ``fd_leak_check`` fixture of
+conftest.py, which each module applies to all its tests, wraps the ``ring``
+fixture, so the ring's own fd is opened and closed inside the window).
 """
 
 from __future__ import annotations
@@ -68,6 +68,31 @@ def wait_released(ring: ringio.Ring, timeout: float = 5.0) -> None:
             pytest.fail(f"{ring.inflight} operations still in flight after {timeout}s")
         extra = ring.wait_many(timeout=0.02)
         assert extra == [], f"unexpected completions: {extra!r}"
+
+
+def fill_send_buffer(sock: socket.socket, byte: bytes = b"f") -> None:
+    """Make sock non-blocking and send 64 KiB chunks of `byte` until its buffers
+    are full, so that a send submitted next parks in the kernel."""
+    sock.setblocking(False)
+    try:
+        while True:
+            sock.send(byte * 65536)
+    except BlockingIOError:
+        pass
+
+
+def drain_until_done(ring: ringio.Ring, op: ringio.Completion, sock: socket.socket) -> bytearray:
+    """Make sock non-blocking and read it while reaping until op is done (a send
+    parked behind sock's full buffer); returns the bytes read."""
+    got = bytearray()
+    sock.setblocking(False)
+    while not op.done:
+        try:
+            got += sock.recv(1 << 20)
+        except BlockingIOError:
+            pass
+        ring.wait_many(timeout=0.01)
+    return got
 
 
 def tcp_pair(family: int = socket.AF_INET) -> tuple[socket.socket, socket.socket]:

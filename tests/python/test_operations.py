@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import select
-import socket
 import time
 
 import pytest
@@ -90,16 +89,8 @@ def test_cancel_all_flag(ring, collect):
     assert c.res == 1  # number of requests cancelled
 
 
-@pytest.fixture
-def socks():
-    a, b = socket.socketpair()
-    yield a, b
-    a.close()
-    b.close()
-
-
-def test_poll_oneshot(ring, socks):
-    a, b = socks
+def test_poll_oneshot(ring, pair):
+    a, b = pair
     op = ring.submit_poll(a, select.POLLIN, "readable")  # objects with fileno() work
     assert op.kind == ringio.COMPLETION_KIND_POLL
     assert ring.wait(0.05) is None
@@ -111,8 +102,8 @@ def test_poll_oneshot(ring, socks):
     assert op.more is False and op.sequence == 0
 
 
-def test_poll_multishot_legs_are_new_objects(ring, socks, collect):
-    a, b = socks
+def test_poll_multishot_legs_are_new_objects(ring, pair, collect):
+    a, b = pair
     handle = ring.submit_poll(a.fileno(), select.POLLIN, "m", multishot=True)
     legs = []
     for _ in range(3):

@@ -9,13 +9,9 @@ import socket
 import uuid
 
 import pytest
-from sockets_support import closed_fd, needs_ipv6, no_fd_leak, wait_done
+from sockets_support import closed_fd, needs_ipv6, wait_done
 
-
-@pytest.fixture(autouse=True)
-def _no_fd_leak():
-    with no_fd_leak():
-        yield
+pytestmark = pytest.mark.usefixtures("fd_leak_check")  # conftest.py: no descriptor leaks
 
 
 def _abstract_name() -> str:

@@ -5,6 +5,7 @@ are closed."""
 from __future__ import annotations
 
 import array
+import contextlib
 import os
 import socket
 import struct
@@ -12,23 +13,12 @@ import time
 
 import pytest
 import ringio
-from sockets_support import no_fd_leak, open_fds, wait_done
+from sockets_support import open_fds, wait_done
 
 SOL, RIGHTS = socket.SOL_SOCKET, socket.SCM_RIGHTS
 
 
-@pytest.fixture(autouse=True)
-def _no_fd_leak():
-    with no_fd_leak():
-        yield
-
-
-@pytest.fixture
-def pair():
-    a, b = socket.socketpair()
-    yield a, b
-    a.close()
-    b.close()
+pytestmark = pytest.mark.usefixtures("fd_leak_check")  # conftest.py: no descriptor leaks
 
 
 def _fds_of(ancdata) -> list[int]:
@@ -39,108 +29,97 @@ def _fds_of(ancdata) -> list[int]:
     return list(fds)
 
 
+@contextlib.contextmanager
+def _received_fds(ancdata):
+    """The descriptors of SCM_RIGHTS ancdata, closed on leaving the block."""
+    got = _fds_of(ancdata)
+    try:
+        yield got
+    finally:
+        for fd in got:
+            os.close(fd)
+
+
+@pytest.fixture
+def pipe():
+    """(r, w): the two ends of a pipe, closed after the test."""
+    r, w = os.pipe()
+    yield r, w
+    os.close(r)
+    os.close(w)
+
+
 def _same_file(fd1: int, fd2: int) -> bool:
     s1, s2 = os.fstat(fd1), os.fstat(fd2)
     return (s1.st_dev, s1.st_ino) == (s2.st_dev, s2.st_ino)
 
 
-def test_sendmsg_scm_rights_to_socket_recvmsg(ring, pair):
+def test_sendmsg_scm_rights_to_socket_recvmsg(ring, pair, pipe):
     a, b = pair
-    r, w = os.pipe()
-    try:
-        op = ring.submit_sendmsg(a, [b"fds"], None, "s",
-                                 ancdata=[(SOL, RIGHTS, array.array("i", [r, w]))])
-        wait_done(ring, op)
-        assert op.res == 3
-        msg, anc, flags, _ = b.recvmsg(16, socket.CMSG_SPACE(2 * 4))
-        assert msg == b"fds" and flags == 0
-        got = _fds_of(anc)
-        try:
-            assert len(got) == 2
-            assert _same_file(got[0], r) and _same_file(got[1], w)
-            os.write(got[1], b"through the passed fd")
-            assert os.read(r, 64) == b"through the passed fd"
-        finally:
-            for fd in got:
-                os.close(fd)
-    finally:
-        os.close(r)
-        os.close(w)
+    r, w = pipe
+    op = ring.submit_sendmsg(a, [b"fds"], None, "s",
+                             ancdata=[(SOL, RIGHTS, array.array("i", [r, w]))])
+    wait_done(ring, op)
+    assert op.res == 3
+    msg, anc, flags, _ = b.recvmsg(16, socket.CMSG_SPACE(2 * 4))
+    assert msg == b"fds" and flags == 0
+    with _received_fds(anc) as got:
+        assert len(got) == 2
+        assert _same_file(got[0], r) and _same_file(got[1], w)
+        os.write(got[1], b"through the passed fd")
+        assert os.read(r, 64) == b"through the passed fd"
 
 
-def test_socket_sendmsg_to_recvmsg_scm_rights(ring, pair):
+def test_socket_sendmsg_to_recvmsg_scm_rights(ring, pair, pipe):
     a, b = pair
-    r, w = os.pipe()
-    try:
-        buf = bytearray(8)
-        op = ring.submit_recvmsg(b, buf, ancbufsize=socket.CMSG_SPACE(3 * 4))
-        a.sendmsg([b"three"], [(SOL, RIGHTS, array.array("i", [r, w, r]))])
-        wait_done(ring, op)
-        assert op.res == 5 and buf[:5] == b"three"
-        assert op.msg_flags == 0
-        got = _fds_of(op.ancdata)
-        try:
-            assert len(got) == 3 and len(set(got)) == 3  # new descriptors each
-            assert _same_file(got[0], r) and _same_file(got[1], w) and _same_file(got[2], r)
-        finally:
-            for fd in got:
-                os.close(fd)
-    finally:
-        os.close(r)
-        os.close(w)
+    r, w = pipe
+    buf = bytearray(8)
+    op = ring.submit_recvmsg(b, buf, ancbufsize=socket.CMSG_SPACE(3 * 4))
+    a.sendmsg([b"three"], [(SOL, RIGHTS, array.array("i", [r, w, r]))])
+    wait_done(ring, op)
+    assert op.res == 5 and buf[:5] == b"three"
+    assert op.msg_flags == 0
+    with _received_fds(op.ancdata) as got:
+        assert len(got) == 3 and len(set(got)) == 3  # new descriptors each
+        assert _same_file(got[0], r) and _same_file(got[1], w) and _same_file(got[2], r)
 
 
-def test_ring_to_ring_scm_rights_with_cloexec(ring, pair):
+def test_ring_to_ring_scm_rights_with_cloexec(ring, pair, pipe):
     import fcntl
 
     a, b = pair
-    r, w = os.pipe()
-    try:
-        rop = ring.submit_recvmsg(b, bytearray(4), None, socket.MSG_CMSG_CLOEXEC,
-                                  ancbufsize=socket.CMSG_SPACE(4))
-        sop = ring.submit_sendmsg(a, b"x", ancdata=[(SOL, RIGHTS, struct.pack("i", w))])
-        wait_done(ring, sop)
-        wait_done(ring, rop)
-        (fd,) = _fds_of(rop.ancdata)
-        try:
-            assert fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC
-            assert _same_file(fd, w)
-        finally:
-            os.close(fd)
-    finally:
-        os.close(r)
-        os.close(w)
+    r, w = pipe
+    rop = ring.submit_recvmsg(b, bytearray(4), None, socket.MSG_CMSG_CLOEXEC,
+                              ancbufsize=socket.CMSG_SPACE(4))
+    sop = ring.submit_sendmsg(a, b"x", ancdata=[(SOL, RIGHTS, struct.pack("i", w))])
+    wait_done(ring, sop)
+    wait_done(ring, rop)
+    with _received_fds(rop.ancdata) as (fd,):
+        assert fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC
+        assert _same_file(fd, w)
 
 
-def test_control_buffer_too_small_sets_ctrunc(ring, pair):
+def test_control_buffer_too_small_sets_ctrunc(ring, pair, pipe):
     a, b = pair
-    r, w = os.pipe()
-    try:
-        # Room for exactly one descriptor.
-        op = ring.submit_recvmsg(b, bytearray(4), ancbufsize=socket.CMSG_LEN(4))
-        a.sendmsg([b"x"], [(SOL, RIGHTS, array.array("i", [r, w, r, w]))])
-        wait_done(ring, op)
-        assert op.msg_flags & socket.MSG_CTRUNC
-        got = _fds_of(op.ancdata)  # the ones that fit are ours; the kernel closed the rest
+    r, w = pipe
+    # Room for exactly one descriptor.
+    op = ring.submit_recvmsg(b, bytearray(4), ancbufsize=socket.CMSG_LEN(4))
+    a.sendmsg([b"x"], [(SOL, RIGHTS, array.array("i", [r, w, r, w]))])
+    wait_done(ring, op)
+    assert op.msg_flags & socket.MSG_CTRUNC
+    # The ones that fit are ours; the kernel closed the rest.
+    with _received_fds(op.ancdata) as got:
         assert len(got) == 1
-        os.close(got[0])
-    finally:
-        os.close(r)
-        os.close(w)
 
 
-def test_no_ancbufsize_drops_descriptors(ring, pair):
+def test_no_ancbufsize_drops_descriptors(ring, pair, pipe):
     a, b = pair
-    r, w = os.pipe()
-    try:
-        op = ring.submit_recvmsg(b, bytearray(4))
-        a.sendmsg([b"x"], [(SOL, RIGHTS, array.array("i", [r]))])
-        wait_done(ring, op)
-        assert op.ancdata == []
-        assert op.msg_flags & socket.MSG_CTRUNC
-    finally:
-        os.close(r)
-        os.close(w)
+    r, _ = pipe
+    op = ring.submit_recvmsg(b, bytearray(4))
+    a.sendmsg([b"x"], [(SOL, RIGHTS, array.array("i", [r]))])
+    wait_done(ring, op)
+    assert op.ancdata == []
+    assert op.msg_flags & socket.MSG_CTRUNC
 
 
 def test_scm_credentials(ring):

@@ -10,21 +10,9 @@ import socket
 import sys
 
 import pytest
-from sockets_support import no_fd_leak, wait_done, wait_released
+from sockets_support import drain_until_done, fill_send_buffer, wait_done, wait_released
 
-
-@pytest.fixture(autouse=True)
-def _no_fd_leak():
-    with no_fd_leak():
-        yield
-
-
-@pytest.fixture
-def pair():
-    a, b = socket.socketpair()
-    yield a, b
-    a.close()
-    b.close()
+pytestmark = pytest.mark.usefixtures("fd_leak_check")  # conftest.py: no descriptor leaks
 
 
 def _writable_buffers():
@@ -152,48 +140,26 @@ def test_recv_export_held_until_completion(ring, pair):
 
 def test_send_export_held_while_the_kernel_waits(ring, pair):
     a, b = pair
-    a.setblocking(False)
-    try:
-        while True:
-            a.send(b"f" * 65536)
-    except BlockingIOError:
-        pass
+    fill_send_buffer(a)
     data = bytearray(b"late" * 1024)
     op = ring.submit_send(a, data)
     assert ring.wait(0.05) is None
     with pytest.raises(BufferError):
         data.clear()
-    b.setblocking(False)
-    while not op.done:
-        try:
-            b.recv(1 << 20)
-        except BlockingIOError:
-            pass
-        ring.wait_many(timeout=0.01)
+    drain_until_done(ring, op, b)
     assert op.res == 4096
     data.clear()
 
 
 def test_sendmsg_every_buffer_of_a_sequence_is_held(ring, pair):
     a, b = pair
-    a.setblocking(False)
-    try:
-        while True:
-            a.send(b"f" * 65536)
-    except BlockingIOError:
-        pass
+    fill_send_buffer(a)
     parts = [bytearray(b"one"), bytearray(b"two"), bytearray(b"three")]
     op = ring.submit_sendmsg(a, parts)
     for p in parts:
         with pytest.raises(BufferError):
             p.extend(b"!")
-    b.setblocking(False)
-    while not op.done:
-        try:
-            b.recv(1 << 20)
-        except BlockingIOError:
-            pass
-        ring.wait_many(timeout=0.01)
+    drain_until_done(ring, op, b)
     assert op.res == 11
     for p in parts:
         p.extend(b"!")
@@ -219,14 +185,7 @@ def test_submitted_bytes_object_is_referenced_not_copied(ring, pair):
     before = sys.getrefcount(payload)
     op = ring.submit_send(a, payload)
     assert sys.getrefcount(payload) == before + 1  # the export references it
-    got = bytearray()
-    b.setblocking(False)
-    while not op.done:
-        try:
-            got += b.recv(1 << 20)
-        except BlockingIOError:
-            pass
-        ring.wait_many(timeout=0.01)
+    got = drain_until_done(ring, op, b)
     wait_released(ring)
     assert sys.getrefcount(payload) == before
     b.setblocking(True)
@@ -240,24 +199,12 @@ def test_outgoing_payload_is_not_copied(ring, pair):
     at submit: bytes changed in place while the send is parked are the ones
     that arrive."""
     a, b = pair
-    a.setblocking(False)
-    try:
-        while True:
-            a.send(b"f" * 65536)
-    except BlockingIOError:
-        pass
+    fill_send_buffer(a)
     data = bytearray(b"before!!")
     op = ring.submit_send(a, data)
     assert ring.wait(0.05) is None  # parked behind the full socket buffer
     data[:] = b"changed!"  # same size: allowed while exported
-    b.setblocking(False)
-    received = bytearray()
-    while not op.done:
-        try:
-            received += b.recv(1 << 20)
-        except BlockingIOError:
-            pass
-        ring.wait_many(timeout=0.01)
+    received = drain_until_done(ring, op, b)
     b.setblocking(True)
     while not received.endswith(b"changed!") and len(received) < (1 << 24):
         received += b.recv(1 << 20)

@@ -10,17 +10,14 @@ import socket
 
 import pytest
 import ringio
-from sockets_support import closed_fd, no_fd_leak, wait_done, wait_released
+from sockets_support import closed_fd, wait_done, wait_released
 
 ADDR = ("127.0.0.1", 9)
 RO = b"read-only"
 NONCONTIG = memoryview(bytearray(8))[::2]
 
 
-@pytest.fixture(autouse=True)
-def _no_fd_leak():
-    with no_fd_leak():
-        yield
+pytestmark = pytest.mark.usefixtures("fd_leak_check")  # conftest.py: no descriptor leaks
 
 
 @pytest.fixture

@@ -11,13 +11,9 @@ import time
 
 import pytest
 import ringio
-from sockets_support import no_fd_leak, open_fds, wait_done, wait_released
+from sockets_support import open_fds, wait_done, wait_released
 
-
-@pytest.fixture(autouse=True)
-def _no_fd_leak():
-    with no_fd_leak():
-        yield
+pytestmark = pytest.mark.usefixtures("fd_leak_check")  # conftest.py: no descriptor leaks
 
 
 @pytest.fixture(autouse=True)
@@ -25,14 +21,6 @@ def _needs_multishot(probe_result):
     if probe_result and not (probe_result.get("IORING_RECV_MULTISHOT")
                              and probe_result.get("IORING_ACCEPT_MULTISHOT")):
         pytest.skip("this kernel has no multishot accept/receive")
-
-
-@pytest.fixture
-def pair():
-    a, b = socket.socketpair()
-    yield a, b
-    a.close()
-    b.close()
 
 
 @pytest.fixture

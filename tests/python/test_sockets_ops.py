@@ -11,23 +11,12 @@ import socket
 
 import pytest
 import ringio
-from sockets_support import no_fd_leak, tcp_pair, wait_done, wait_released
+from sockets_support import fill_send_buffer, no_fd_leak, tcp_pair, wait_done, wait_released
 
 K = ringio
 
 
-@pytest.fixture(autouse=True)
-def _no_fd_leak():
-    with no_fd_leak():
-        yield
-
-
-@pytest.fixture
-def pair():
-    a, b = socket.socketpair()
-    yield a, b
-    a.close()
-    b.close()
+pytestmark = pytest.mark.usefixtures("fd_leak_check")  # conftest.py: no descriptor leaks
 
 
 def test_recv(ring, pair):
@@ -357,12 +346,7 @@ def test_cancel_recvmsg(ring, pair):
 
 def test_cancel_send_blocked_on_a_full_socket(ring, pair):
     a, _ = pair
-    a.setblocking(False)
-    try:
-        while True:
-            a.send(b"x" * 65536)
-    except BlockingIOError:
-        pass
+    fill_send_buffer(a, b"x")
     data = bytearray(b"y" * 65536)
     op = ring.submit_send(a, data)
     assert ring.wait(0.05) is None  # parked: the peer's buffer is full

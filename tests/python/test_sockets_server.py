@@ -14,16 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import ringio
-from sockets_support import no_fd_leak
 
 N_CLIENTS = 200
 HEADER = struct.Struct("!HI")  # client id, payload length (header included)
 
 
-@pytest.fixture(autouse=True)
-def _no_fd_leak():
-    with no_fd_leak():
-        yield
+pytestmark = pytest.mark.usefixtures("fd_leak_check")  # conftest.py: no descriptor leaks
 
 
 def payload_for(client_id: int) -> bytes:

@@ -11,21 +11,8 @@ import threading
 import time
 
 import pytest
-from sockets_support import no_fd_leak
 
-
-@pytest.fixture(autouse=True)
-def _no_fd_leak():
-    with no_fd_leak():
-        yield
-
-
-@pytest.fixture
-def pair():
-    a, b = socket.socketpair()
-    yield a, b
-    a.close()
-    b.close()
+pytestmark = pytest.mark.usefixtures("fd_leak_check")  # conftest.py: no descriptor leaks
 
 
 def _start_workers(ring, n=2):

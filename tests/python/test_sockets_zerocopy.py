@@ -10,17 +10,14 @@ import socket
 
 import pytest
 import ringio
-from sockets_support import no_fd_leak, tcp_pair, wait_released
+from sockets_support import tcp_pair, wait_released
 
 F_MORE = ringio.IORING_CQE_F_MORE
 F_NOTIF = ringio.IORING_CQE_F_NOTIF
 REPORT = ringio.IORING_SEND_ZC_REPORT_USAGE
 
 
-@pytest.fixture(autouse=True)
-def _no_fd_leak():
-    with no_fd_leak():
-        yield
+pytestmark = pytest.mark.usefixtures("fd_leak_check")  # conftest.py: no descriptor leaks
 
 
 @pytest.fixture(autouse=True)

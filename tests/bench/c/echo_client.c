@@ -15,6 +15,9 @@
  * rate measures the server rather than the ping-pong of two sleepers.
  */
 #define _GNU_SOURCE
+#define BENCH_PROG "echo_client"
+#include "bench_common.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -34,19 +37,6 @@ struct conn {
     size_t sent, got;
     unsigned char *out, *in;
 };
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void die(const char *what)
-{
-    fprintf(stderr, "echo_client: %s: %s\n", what, strerror(errno));
-    exit(1);
-}
 
 static size_t size;
 static long msgs;
@@ -72,19 +62,14 @@ static int pump_out(struct conn *c)
 
 int main(int argc, char **argv)
 {
-    if (argc != 5 && !(argc == 6 && strcmp(argv[5], "spin") == 0)) {
-        fprintf(stderr, "usage: echo_client PORT CONNS MSGS SIZE [spin]\n");
-        return 2;
-    }
+    check_usage(argc == 5 || (argc == 6 && strcmp(argv[5], "spin") == 0),
+                "PORT CONNS MSGS SIZE [spin]");
     int port = atoi(argv[1]);
     int nconn = atoi(argv[2]);
     msgs = atol(argv[3]);
     size = (size_t)atol(argv[4]);
     int spin = argc == 6;
-    if (nconn <= 0 || msgs <= 0 || size == 0) {
-        fprintf(stderr, "echo_client: CONNS, MSGS and SIZE must be > 0\n");
-        return 2;
-    }
+    check_args(nconn > 0 && msgs > 0 && size != 0, "CONNS, MSGS and SIZE must be > 0");
     struct conn *cs = calloc((size_t)nconn, sizeof(*cs));
     int ep = epoll_create1(0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
@@ -94,7 +79,7 @@ int main(int argc, char **argv)
         struct conn *c = &cs[i];
         c->fd = socket(AF_INET, SOCK_STREAM, 0);
         if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&a, sizeof(a)) < 0)
-            die("connect");
+            die("connect", errno);
         setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         int fl = 1;
         ioctl(c->fd, FIONBIO, &fl);
@@ -102,7 +87,7 @@ int main(int argc, char **argv)
         c->in = malloc(size);
         struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (unsigned)i};
         if (epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) < 0)
-            die("epoll_ctl");
+            die("epoll_ctl", errno);
     }
 
     /* Round 0 (warm-up) on every connection, untimed; then the timed rounds. */
@@ -116,7 +101,7 @@ int main(int argc, char **argv)
         for (int i = 0; i < nconn; i++) {
             fill(&cs[i], i);
             if (pump_out(&cs[i]) < 0)
-                die("send");
+                die("send", errno);
         }
         struct epoll_event evs[256];
         double idle_since = now();
@@ -135,13 +120,13 @@ int main(int argc, char **argv)
             for (int k = 0; k < n; k++) {
                 struct conn *c = &cs[evs[k].data.u32];
                 if (c->sent < size && pump_out(c) < 0)
-                    die("send");
+                    die("send", errno);
                 for (;;) {
                     ssize_t r = recv(c->fd, c->in + c->got, size - c->got, 0);
                     if (r < 0) {
                         if (errno == EAGAIN)
                             break;
-                        die("recv");
+                        die("recv", errno);
                     }
                     if (r == 0) {
                         fprintf(stderr, "echo_client: server closed a connection\n");
@@ -159,7 +144,7 @@ int main(int argc, char **argv)
                     }
                     fill(c, evs[k].data.u32);
                     if (pump_out(c) < 0)
-                        die("send");
+                        die("send", errno);
                     break; /* the echo is not back yet: epoll says when it is */
                 }
             }

@@ -16,6 +16,9 @@
  * and registered by hand.
  */
 #define _GNU_SOURCE
+#define BENCH_PROG "echo_server"
+#include "bench_common.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <liburing.h>
@@ -57,12 +60,6 @@ static void on_signal(int sig)
 {
     (void)sig;
     stop = 1;
-}
-
-static void die(const char *what, int err)
-{
-    fprintf(stderr, "echo_server: %s: %s\n", what, strerror(err < 0 ? -err : err));
-    exit(1);
 }
 
 static struct io_uring_sqe *sqe_get(void)

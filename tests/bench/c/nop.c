@@ -9,37 +9,17 @@
  * Built at bench time: cc -O2 nop.c -o build/bench/nop -luring
  */
 #define _GNU_SOURCE
+#define BENCH_PROG "nop"
+#include "bench_common.h"
+
 #include <liburing.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void die(const char *what, int err)
-{
-    fprintf(stderr, "nop: %s: %s\n", what, strerror(err < 0 ? -err : err));
-    exit(1);
-}
 
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: nop N BATCH\n");
-        return 2;
-    }
+    check_usage(argc == 3, "N BATCH");
     long n = strtol(argv[1], NULL, 10);
     long batch = strtol(argv[2], NULL, 10);
-    if (n <= 0 || batch <= 0 || batch > 4096) {
-        fprintf(stderr, "nop: N > 0 and 0 < BATCH <= 4096\n");
-        return 2;
-    }
+    check_args(n > 0 && batch > 0 && batch <= 4096, "N > 0 and 0 < BATCH <= 4096");
     struct io_uring ring;
     unsigned entries = batch < 8 ? 8 : (unsigned)batch;
     int rc = io_uring_queue_init(entries, &ring, 0);
@@ -100,7 +80,5 @@ int main(int argc, char **argv)
     io_uring_queue_exit(&ring);
     /* The checksum keeps the loop honest: sum of 0..n-1 (every res is 0). */
     unsigned long long expect = (unsigned long long)n * (unsigned long long)(n - 1) / 2;
-    printf("{\"ops\": %ld, \"seconds\": %.9f, \"ok\": %s}\n", n, t1 - t0,
-           check == expect ? "true" : "false");
-    return check == expect ? 0 : 1;
+    return report_ops(n, t1 - t0, check == expect);
 }

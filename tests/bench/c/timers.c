@@ -10,38 +10,18 @@
  * SECONDS).  Built at bench time: cc -O2 timers.c -o build/bench/timers -luring
  */
 #define _GNU_SOURCE
+#define BENCH_PROG "timers"
+#include "bench_common.h"
+
 #include <errno.h>
 #include <liburing.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void die(const char *what, int err)
-{
-    fprintf(stderr, "timers: %s: %s\n", what, strerror(err < 0 ? -err : err));
-    exit(1);
-}
 
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: timers N SECONDS\n");
-        return 2;
-    }
+    check_usage(argc == 3, "N SECONDS");
     long n = strtol(argv[1], NULL, 10);
     double secs = strtod(argv[2], NULL);
-    if (n <= 0 || secs < 0) {
-        fprintf(stderr, "timers: N > 0 and SECONDS >= 0\n");
-        return 2;
-    }
+    check_args(n > 0 && !(secs < 0), "N > 0 and SECONDS >= 0");
     struct io_uring ring;
     struct io_uring_params p;
     memset(&p, 0, sizeof(p));
@@ -79,7 +59,5 @@ int main(int argc, char **argv)
     }
     double t1 = now();
     io_uring_queue_exit(&ring);
-    printf("{\"ops\": %ld, \"seconds\": %.9f, \"ok\": %s}\n", n, t1 - t0,
-           expired == n ? "true" : "false");
-    return expired == n ? 0 : 1;
+    return report_ops(n, t1 - t0, expired == n);
 }
