@@ -638,16 +638,17 @@ PyObject *ringio_ring_wait_many(RingioRing *self, unsigned max, int64_t timeout_
     ringio_reaped slots[RINGIO_REAP_CHUNK];
     unsigned cap = max < RINGIO_REAP_CHUNK ? max : RINGIO_REAP_CHUNK;
     reap_buf b = {slots, cap, 0};
-    if (ring_wait_events(self, &b, cap, timeout_ns, false, NULL) < 0)
-        return NULL;
+    /* The list exists before anything is reaped: a MemoryError here must not
+     * drop events that carry fds (accept results, SCM_RIGHTS). */
     PyObject *list = PyList_New(0);
-    bool woke = false;
-    bool full = b.n == cap;
-    if (list == NULL) {
-        for (unsigned i = 0; i < b.n; i++)
-            ringio_reaped_discard(&b.slots[i]);
+    if (list == NULL)
+        return NULL;
+    if (ring_wait_events(self, &b, cap, timeout_ns, false, NULL) < 0) {
+        Py_DECREF(list);
         return NULL;
     }
+    bool woke = false;
+    bool full = b.n == cap;
     if (commit_into(list, &b, &woke) < 0)
         goto fail;
     /* Everything else that is ready, without blocking. */
