@@ -2,8 +2,9 @@
 
     bash ci/bootstrap.sh          # system packages + .venv with nox, meson, ...
     .venv/bin/nox -s tests        # what CI runs (.ci/run): C tests with -Werror and under ASan+UBSan,
-                                  # fuzz corpora + 30 s of fuzzing per target, pip install ., pytest
-    .venv/bin/nox -s asan         # C tests under AddressSanitizer + UBSan (clang)
+                                  # fuzz corpora + 30 s of fuzzing per target, pip install ., pytest (and again
+                                  # against an ASan+UBSan build of the extension), ruff, doc links
+    .venv/bin/nox -s asan         # C tests and pytest under AddressSanitizer + UBSan (clang)
     .venv/bin/nox -s fuzz -- 120  # every libFuzzer target for 120 s each (default 60)
     .venv/bin/nox -s fuzz-regress # every libFuzzer target over its seed corpus, no mutation
     .venv/bin/nox -s bench        # python -m ringio bench: ringio vs asyncio, uvloop, liburing, uring-api, C
@@ -17,9 +18,11 @@ Build directories live under build/ (build/ci, build/asan, build/fuzz); fuzzing 
 
 from __future__ import annotations
 
+import platform
 import re
 import shutil
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
@@ -100,7 +103,8 @@ CI_FUZZ_SECONDS = 30
 @nox.session(reuse_venv=True)
 def tests(session: nox.Session) -> None:
     """The whole suite: C build and C tests with -Werror, the C tests again under ASan+UBSan,
-    the fuzz targets over their corpora plus a short fuzz run each, pip install . and pytest, ruff, doc links."""
+    the fuzz targets over their corpora plus a short fuzz run each, pip install . and pytest (then pytest again
+    against an ASan+UBSan build of the extension), ruff, doc links."""
     _install_build_tools(session)
 
     builddir = BUILD / "ci"
@@ -117,15 +121,44 @@ def tests(session: nox.Session) -> None:
     session.install(PYTEST)
     _install_ringio(session)
     session.run("pytest", "tests/python", "-q", *session.posargs)
+    _run_sanitized_pytest(session)
 
     _run_lint(session)
     _check_docs(session)
 
 
+def _run_sanitized_pytest(session: nox.Session) -> None:
+    """The pytest suite against the extension built by clang with ASan+UBSan (tests).
+
+    The interpreter itself is not instrumented, so the ASan runtime is preloaded and leak
+    detection is off (CPython keeps memory alive at exit); use-after-free, overflows and
+    undefined behaviour in the extension and the core are what this run catches.
+    """
+    env = _require_clang(session)
+    session.install("meson-python>=0.15", MESON, NINJA, PYTEST)
+    session.run(
+        "python", "-m", "pip", "install", "-q", "--no-build-isolation", "--force-reinstall", "--no-deps", ".",
+        "-Csetup-args=-Db_sanitize=address,undefined", "-Csetup-args=-Db_lundef=false",
+        f"-Cbuild-dir={BUILD / 'asan-python'}", env=env,
+    )
+    machine = platform.machine()
+    runtime = subprocess.run(
+        ["clang", f"-print-file-name=libclang_rt.asan-{machine}.so"], capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    if not Path(runtime).is_file():
+        session.error(f"clang's ASan runtime not found ({runtime}): run `bash ci/bootstrap.sh` (libclang-rt-14-dev)")
+    session.run(
+        "python", "-m", "pytest", "tests/python", "-q", "-p", "no:cacheprovider",
+        env={"LD_PRELOAD": runtime, "ASAN_OPTIONS": "detect_leaks=0",
+             "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1"},
+    )
+
+
 @nox.session(reuse_venv=True)
 def asan(session: nox.Session) -> None:
-    """C tests built by clang with AddressSanitizer + UndefinedBehaviorSanitizer."""
+    """C tests and the pytest suite, built by clang with AddressSanitizer + UndefinedBehaviorSanitizer."""
     _run_sanitized_c_tests(session, *session.posargs)
+    _run_sanitized_pytest(session)
 
 
 def _run_sanitized_c_tests(session: nox.Session, *meson_test_args: str) -> None:
