@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 from collections.abc import Callable
@@ -41,27 +42,35 @@ def _print_table(report: dict) -> None:
         out(f"reason             : {report['reason']}\n")
         return
     caps = report["capabilities"]
+    runtime = [k for k in _RUNTIME_PROBED if k in caps]
     sections = [
-        ("operations (kernel opcode probe)", "IORING_OP_"),
-        ("features (ring feature bits)", "IORING_FEAT_"),
+        ("runtime operation probes (an operation submitted on a private ring)", runtime),
+        ("operations (kernel opcode probe)", _with_prefix(caps, "IORING_OP_", exclude=runtime)),
+        ("features (ring feature bits)", _with_prefix(caps, "IORING_FEAT_", exclude=runtime)),
     ]
     seen = set()
-    for title, prefix in sections:
-        names = sorted((k for k in caps if k.startswith(prefix)), key=lambda k: k[len(prefix):])
-        if not names:
-            continue
-        supported = sum(1 for k in names if caps[k])
-        out(f"\n{title}: {supported}/{len(names)} supported\n")
-        width = max(len(k) for k in names)
-        for k in names:
-            out(f"  {k:<{width}}  {'yes' if caps[k] else 'no'}\n")
+    for title, names in sections:
+        _print_section(out, caps, title, names)
         seen.update(names)
-    rest = sorted(k for k in caps if k not in seen)
-    if rest:
-        out("\nderived capabilities:\n")
-        width = max(len(k) for k in rest)
-        for k in rest:
-            out(f"  {k:<{width}}  {'yes' if caps[k] else 'no'}\n")
+    _print_section(out, caps, "other capabilities", sorted(k for k in caps if k not in seen and k != "available"))
+
+
+# probe() answers these by submitting the operation itself, not from the opcode table.
+_RUNTIME_PROBED = ("IORING_ACCEPT_MULTISHOT", "IORING_RECV_MULTISHOT", "IORING_OP_SEND_ZC", "IORING_OP_SENDMSG_ZC")
+
+
+def _with_prefix(caps: dict, prefix: str, exclude: list[str]) -> list[str]:
+    return sorted((k for k in caps if k.startswith(prefix) and k not in exclude), key=lambda k: k[len(prefix):])
+
+
+def _print_section(out, caps: dict, title: str, names: list[str]) -> None:
+    if not names:
+        return
+    supported = sum(1 for k in names if caps[k])
+    out(f"\n{title}: {supported}/{len(names)} supported\n")
+    width = max(len(k) for k in names)
+    for k in names:
+        out(f"  {k:<{width}}  {'yes' if caps[k] else 'no'}\n")
 
 
 def _cmd_probe(args: argparse.Namespace) -> int:
@@ -136,4 +145,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # `python -m ringio probe | head`: the reader went away
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
