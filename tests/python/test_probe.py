@@ -92,6 +92,11 @@ def test_cli_probe_table(subprocess_env, probe_result):
         assert ": yes" in r.stdout.splitlines()[0]
         assert "IORING_OP_NOP" in r.stdout
         assert "IORING_FEAT_NODROP" in r.stdout
+        # The runtime-probed keys are listed once, in their own section.
+        runtime = r.stdout.split("runtime operation probes", 1)[1].split("\n\n", 1)[0]
+        for key in ("IORING_ACCEPT_MULTISHOT", "IORING_RECV_MULTISHOT", "IORING_OP_SEND_ZC"):
+            assert key in runtime
+            assert r.stdout.count(f"  {key} ") == 1
     else:
         assert "reason" in r.stdout
 
