@@ -85,6 +85,8 @@ int op_commit(struct ringio_core *c, uint32_t idx, struct io_uring_sqe *sqe, uin
     *token = op_token(c, idx);
     sqe->user_data = *token;
     c->live++;
+    if (c->b->ops->annotate)
+        c->b->ops->annotate(c->b, *token, c->ops[idx].owner->tag);
     /* A thread blocked in wait would otherwise never see staged work. */
     if (c->mode == RINGIO_SUBMIT_NOW || c->waiters > 0)
         (void)core_push(c); /* a refused enter leaves the SQE staged, not lost */

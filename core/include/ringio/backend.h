@@ -22,6 +22,7 @@
 
 #include <linux/io_uring.h>
 #include <stdbool.h>
+#include <sys/uio.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -94,6 +95,23 @@ struct ringio_backend_ops {
 
     /* Release everything; the kernel cancels what is still in flight. */
     void (*destroy)(struct ringio_backend *b);
+
+    /* Optional (NULL: -EOPNOTSUPP).  A fixed-file table of n slots (fds[i] or
+     * -1 for an empty slot), as IORING_REGISTER_FILES; n == 0 unregisters.
+     * SQEs with IOSQE_FIXED_FILE then carry a slot index in sqe->fd. */
+    int (*register_files)(struct ringio_backend *b, const int *fds, unsigned n);
+
+    /* Optional (NULL: -EOPNOTSUPP).  Fixed buffers, as
+     * IORING_REGISTER_BUFFERS; n == 0 unregisters.  READ_FIXED/WRITE_FIXED
+     * SQEs name one with sqe->buf_index. */
+    int (*register_buffers)(struct ringio_backend *b, const struct iovec *iov, unsigned n);
+
+    /* Optional (NULL: ignored).  Called by the core for every operation it
+     * prepares, after the SQE is written and before it is published: the
+     * token (the SQE's user_data) and the caller's tag for it (struct
+     * ringio_owner.tag, the Python user_data).  The simulated kernel keys its
+     * scripted holds and forced results on the tag; the kernel never sees it. */
+    void (*annotate)(struct ringio_backend *b, uint64_t token, uint64_t tag);
 };
 
 /* Every backend embeds this header first. */

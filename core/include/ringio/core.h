@@ -37,6 +37,9 @@ struct ringio_core;
 
 struct ringio_owner {
     void (*release)(struct ringio_owner *self);
+    /* The caller's label for the operation (Python: its user_data).  The core
+     * only hands it to the backend's annotate() hook, see backend.h. */
+    uint64_t tag;
 };
 
 /* user_data of the internal wake NOP; never a valid operation token. */
