@@ -21,6 +21,7 @@ import os as _os
 
 from . import _ringio
 from ._ringio import (
+    BackendFallbackWarning,
     Completion,
     Ring,
     RingClosed,
@@ -42,8 +43,12 @@ _constants = {
 }
 globals().update(_constants)
 
+from .sim import FaultProfile
+
 __all__ = [
+    "BackendFallbackWarning",
     "Completion",
+    "FaultProfile",
     "Ring",
     "RingClosed",
     "SubmissionQueueFull",

@@ -84,6 +84,8 @@ RingioCompletion *ringio_completion_new(RingioRing *ring, const ringio_kind_ops 
     c->multishot = multishot;
     c->lazy_result = ops->make_result == NULL;
     c->user_data = Py_NewRef(user_data != NULL ? user_data : Py_None);
+    if (ring->is_sim)
+        c->owner.base.tag = ringio_tag_of(user_data);
     return c;
 }
 

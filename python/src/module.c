@@ -71,6 +71,7 @@ static int module_traverse(PyObject *m, visitproc visit, void *arg)
     Py_VISIT(st->batch_type);
     Py_VISIT(st->SubmissionQueueFull);
     Py_VISIT(st->RingClosed);
+    Py_VISIT(st->BackendFallbackWarning);
     return 0;
 }
 
@@ -84,6 +85,7 @@ static int module_clear(PyObject *m)
     Py_CLEAR(st->batch_type);
     Py_CLEAR(st->SubmissionQueueFull);
     Py_CLEAR(st->RingClosed);
+    Py_CLEAR(st->BackendFallbackWarning);
     ringio_completion_freelist_clear(st);
     return 0;
 }
@@ -372,9 +374,10 @@ static PyMethodDef module_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static PyObject *new_exception(PyObject *module, const char *name, const char *doc)
+static PyObject *new_exception_base(PyObject *module, const char *name, const char *doc,
+                                    PyObject *base)
 {
-    PyObject *exc = PyErr_NewExceptionWithDoc(name, doc, PyExc_RuntimeError, NULL);
+    PyObject *exc = PyErr_NewExceptionWithDoc(name, doc, base, NULL);
     if (exc == NULL)
         return NULL;
     const char *dot = strrchr(name, '.');
@@ -383,6 +386,11 @@ static PyObject *new_exception(PyObject *module, const char *name, const char *d
         return NULL;
     }
     return exc;
+}
+
+static PyObject *new_exception(PyObject *module, const char *name, const char *doc)
+{
+    return new_exception_base(module, name, doc, PyExc_RuntimeError);
 }
 
 static PyTypeObject *add_type(PyObject *module, PyType_Spec *spec)
@@ -421,6 +429,13 @@ static int module_exec(PyObject *module)
     st->RingClosed = new_exception(module, "ringio.RingClosed",
                                    "The ring is closed (or closing); a RuntimeError subclass.");
     if (st->RingClosed == NULL)
+        return -1;
+    st->BackendFallbackWarning = new_exception_base(
+        module, "ringio.BackendFallbackWarning",
+        "Ring(backend=\"auto\") could not create an io_uring ring and runs on the simulated "
+        "backend instead; the message says why io_uring is unavailable.",
+        PyExc_RuntimeWarning);
+    if (st->BackendFallbackWarning == NULL)
         return -1;
 
     for (size_t i = 0; i < sizeof(ringio_constants) / sizeof(ringio_constants[0]); i++) {

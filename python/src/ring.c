@@ -113,11 +113,16 @@ static bool ring_is_closed(RingioRing *r) { return __atomic_load_n(&r->core, __A
 
 /* ---- creation --------------------------------------------------------------- */
 
-static int select_backend(PyObject *backend_o, const char **out)
+enum backend_choice { BACKEND_AUTO, BACKEND_URING, BACKEND_SIM };
+
+/* backend= argument, else RINGIO_BACKEND, else "auto".  An explicit
+ * argument wins over the environment; "auto" in either means: io_uring if a
+ * ring can be created, else the simulated kernel with a warning. */
+static int select_backend(PyObject *backend_o, enum backend_choice *out)
 {
-    const char *name = "auto";
+    const char *name = NULL;
     bool from_env = false;
-    if (backend_o != NULL) {
+    if (backend_o != NULL && backend_o != Py_None) {
         if (!PyUnicode_Check(backend_o)) {
             PyErr_Format(PyExc_TypeError, "backend must be a str, not %.100s",
                          Py_TYPE(backend_o)->tp_name);
@@ -127,40 +132,56 @@ static int select_backend(PyObject *backend_o, const char **out)
         if (name == NULL)
             return -1;
     }
-    if (strcmp(name, "auto") == 0) {
+    if (name == NULL || strcmp(name, "auto") == 0) {
         const char *env = getenv("RINGIO_BACKEND");
         if (env != NULL && env[0] != '\0') {
             name = env;
             from_env = true;
         }
     }
-    /* "auto" means io_uring for now; it will fall back to "sim" once the
-     * simulated backend exists. */
-    if (strcmp(name, "auto") == 0 || strcmp(name, "uring") == 0) {
-        *out = "uring";
-        return 0;
-    }
-    if (strcmp(name, "sim") == 0) {
-        PyErr_Format(PyExc_NotImplementedError,
-                     "the simulated backend (backend=\"sim\"%s) is not part of this build yet; "
-                     "use backend=\"uring\"",
-                     from_env ? ", from RINGIO_BACKEND" : "");
+    if (name == NULL || strcmp(name, "auto") == 0)
+        *out = BACKEND_AUTO;
+    else if (strcmp(name, "uring") == 0)
+        *out = BACKEND_URING;
+    else if (strcmp(name, "sim") == 0)
+        *out = BACKEND_SIM;
+    else {
+        PyErr_Format(PyExc_ValueError,
+                     "unknown backend '%s'%s: expected \"auto\", \"uring\" or \"sim\"", name,
+                     from_env ? " (from the RINGIO_BACKEND environment variable)" : "");
         return -1;
     }
-    PyErr_Format(PyExc_ValueError, "unknown backend '%s'%s: expected \"auto\" or \"uring\"",
-                 name, from_env ? " (from the RINGIO_BACKEND environment variable)" : "");
-    return -1;
+    return 0;
+}
+
+/* Errors of io_uring_setup that mean "not available here", as opposed to
+ * "your arguments are wrong": only these make "auto" fall back. */
+static bool setup_unavailable(int err)
+{
+    return err == EPERM || err == EACCES || err == ENOSYS || err == ENOMEM;
+}
+
+static int create_uring(const struct ringio_setup *setup, struct ringio_backend **b)
+{
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = ringio_uring_backend_new(setup, b);
+    Py_END_ALLOW_THREADS
+    return rc;
 }
 
 static PyObject *ring_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"entries", "flags", "cq_entries", "backend", NULL};
+    static char *kwlist[] = {"entries", "flags",  "cq_entries", "backend",
+                             "seed",    "faults", "replay",     "record", NULL};
     PyObject *entries_o = NULL, *flags_o = NULL, *cq_o = NULL, *backend_o = NULL;
+    PyObject *seed_o = NULL, *faults_o = NULL, *replay_o = NULL;
+    int record = 0;
     long long entries = 8, flags = 0, cq = 0;
-    const char *backend = NULL;
+    enum backend_choice backend;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OO$OO:Ring", kwlist, &entries_o, &flags_o,
-                                     &cq_o, &backend_o))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OO$OOOOOp:Ring", kwlist, &entries_o, &flags_o,
+                                     &cq_o, &backend_o, &seed_o, &faults_o, &replay_o, &record))
         return NULL;
     if (flags_o != NULL && ringio_int_arg(flags_o, "flags", 0, UINT32_MAX, &flags) < 0)
         return NULL;
@@ -195,38 +216,86 @@ static PyObject *ring_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     }
     if (select_backend(backend_o, &backend) < 0)
         return NULL;
+    bool sim_args = (seed_o && seed_o != Py_None) || (faults_o && faults_o != Py_None) ||
+                    (replay_o && replay_o != Py_None) || record;
+    if (backend == BACKEND_URING && sim_args) {
+        PyErr_SetString(PyExc_ValueError,
+                        "seed, faults, replay and record configure the simulated backend; they "
+                        "mean nothing with backend=\"uring\"");
+        return NULL;
+    }
 
     ringio_state *st = ringio_state_from_type(type);
     if (st == NULL)
         return NULL;
-    RingioRing *self = (RingioRing *)type->tp_alloc(type, 0);
-    if (self == NULL)
-        return NULL;
-    self->state = st;
-    self->fd = -1;
-    self->backend_name = backend;
-    self->serial = __atomic_add_fetch(&ring_serial_counter, 1, __ATOMIC_RELAXED);
-    pthread_mutex_init(&self->lock, NULL);
-    pthread_mutex_init(&self->wait_lock, NULL);
-
     struct ringio_setup setup = {
         .entries = (unsigned)entries,
         .cq_entries = (unsigned)cq,
         .flags = (unsigned)flags,
     };
     struct ringio_backend *b = NULL;
-    struct ringio_core *core = NULL;
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = ringio_uring_backend_new(&setup, &b);
-    if (rc == 0) {
-        rc = ringio_core_new(b, &core);
-        if (rc < 0)
-            b->ops->destroy(b);
+    int rc = -EINVAL;
+    if (backend != BACKEND_SIM) {
+        rc = create_uring(&setup, &b);
+        if (rc < 0 && (backend == BACKEND_URING || !setup_unavailable(-rc))) {
+            ringio_set_setup_error(-rc);
+            return NULL;
+        }
+        if (rc < 0) {
+            /* auto: say why, then take the simulated kernel. */
+            if (PyErr_WarnFormat(st->BackendFallbackWarning, 1,
+                                 "io_uring is unavailable (%s: %s); ringio runs this Ring on the "
+                                 "simulated backend (backend=\"sim\")",
+                                 strerror(-rc), ringio_setup_advice(-rc)) < 0)
+                return NULL;
+            backend = BACKEND_SIM;
+        }
     }
-    Py_END_ALLOW_THREADS
+    struct ringio_sim_args sa = {0};
+    if (backend == BACKEND_SIM) {
+        if (ringio_sim_args_parse(seed_o, faults_o, replay_o, record, &sa) < 0)
+            return NULL;
+        Py_BEGIN_ALLOW_THREADS
+        rc = ringio_sim_backend_new(&setup, &sa.cfg, &b);
+        Py_END_ALLOW_THREADS
+        if (rc < 0) {
+            ringio_sim_args_clear(&sa);
+            if (rc == -EINVAL && sa.cfg.source == RINGIO_SIM_SOURCE_REPLAY)
+                PyErr_SetString(PyExc_ValueError, "replay: not a ringio simulation trace");
+            else
+                ringio_set_setup_error(-rc);
+            return NULL;
+        }
+    }
+
+    RingioRing *self = (RingioRing *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        b->ops->destroy(b);
+        ringio_sim_args_clear(&sa);
+        return NULL;
+    }
+    self->state = st;
+    self->fd = -1;
+    self->backend_name = backend == BACKEND_SIM ? "sim" : "uring";
+    self->serial = __atomic_add_fetch(&ring_serial_counter, 1, __ATOMIC_RELAXED);
+    pthread_mutex_init(&self->lock, NULL);
+    pthread_mutex_init(&self->wait_lock, NULL);
+    if (backend == BACKEND_SIM) {
+        self->is_sim = true;
+        self->sim_backend = b;
+        self->sim_seed = sa.cfg.seed;
+        self->sim_faults = sa.faults; /* steals the reference */
+        sa.faults = NULL;
+        struct ringio_sim_info info;
+        if (ringio_sim_info(b, &info) == 0)
+            self->sim_seed = info.seed;
+        ringio_sim_args_clear(&sa);
+    }
+    struct ringio_core *core = NULL;
+    rc = ringio_core_new(b, &core);
     if (rc < 0) {
-        ringio_set_setup_error(-rc);
+        b->ops->destroy(b);
+        ringio_set_core_error(st, rc);
         Py_DECREF(self);
         return NULL;
     }
@@ -325,12 +394,16 @@ static int ring_traverse(RingioRing *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->callback);
+    Py_VISIT(self->sim_faults);
+    Py_VISIT(self->sim_control);
     return 0;
 }
 
 static int ring_clear(RingioRing *self)
 {
     Py_CLEAR(self->callback);
+    Py_CLEAR(self->sim_faults);
+    Py_CLEAR(self->sim_control);
     return 0;
 }
 
@@ -1176,6 +1249,28 @@ static PyObject *get_backend(RingioRing *self, void *c)
     (void)c;
     return PyUnicode_FromString(self->backend_name);
 }
+static PyObject *get_sim(RingioRing *self, void *c)
+{
+    (void)c;
+    if (!self->is_sim)
+        Py_RETURN_NONE;
+    if (self->sim_control == NULL) {
+        PyObject *mod = PyImport_ImportModule("ringio.sim");
+        if (mod == NULL)
+            return NULL;
+        PyObject *ctl = PyObject_CallMethod(mod, "SimControl", "OKO", (PyObject *)self,
+                                            (unsigned long long)self->sim_seed,
+                                            self->sim_faults ? self->sim_faults : Py_None);
+        Py_DECREF(mod);
+        if (ctl == NULL)
+            return NULL;
+        if (self->sim_control == NULL)
+            self->sim_control = ctl;
+        else
+            Py_DECREF(ctl);
+    }
+    return Py_NewRef(self->sim_control);
+}
 static PyObject *get_running(RingioRing *self, void *c)
 {
     (void)c;
@@ -1248,7 +1343,10 @@ static PyGetSetDef ring_getset[] = {
     {"cq_entries", (getter)get_cq_entries, NULL, "Actual completion queue size.", NULL},
     {"setup_flags", (getter)get_setup_flags, NULL, "IORING_SETUP_* flags the ring uses.", NULL},
     {"closed", (getter)get_closed, NULL, "True once close() ran.", NULL},
-    {"backend", (getter)get_backend, NULL, "Name of the backend: \"uring\".", NULL},
+    {"backend", (getter)get_backend, NULL, "Name of the backend: \"uring\" or \"sim\".", NULL},
+    {"sim", (getter)get_sim, NULL,
+     "ringio.sim.SimControl of a simulated ring (scripting, seed, trace), None on io_uring.",
+     NULL},
     {"running", (getter)get_running, NULL, "True while serve_completions() workers run.", NULL},
     {"inflight", (getter)get_inflight, NULL,
      "Operations submitted (or staged) whose resources are not released yet.", NULL},
@@ -1281,16 +1379,26 @@ static PyMethodDef ring_methods[] = {
     {"stats", (PyCFunction)ring_stats, METH_NOARGS, ring_stats_doc},
     RINGIO_SUBMIT_BASIC_METHODS,
     RINGIO_SUBMIT_SOCKET_METHODS,
+    {"_sim_hold", (PyCFunction)ringio_ring_sim_hold, METH_VARARGS, NULL},
+    {"_sim_release", (PyCFunction)ringio_ring_sim_release, METH_O, NULL},
+    {"_sim_force", (PyCFunction)ringio_ring_sim_force, METH_VARARGS, NULL},
+    {"_sim_advance", (PyCFunction)ringio_ring_sim_advance, METH_O, NULL},
+    {"_sim_info", (PyCFunction)ringio_ring_sim_info, METH_NOARGS, NULL},
+    {"_sim_trace", (PyCFunction)ringio_ring_sim_trace, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
 
 PyDoc_STRVAR(ring_doc,
-             "Ring(entries=8, flags=0, *, cq_entries=None, backend=\"auto\")\n--\n\n"
+             "Ring(entries=8, flags=0, *, cq_entries=None, backend=\"auto\", seed=None, "
+             "faults=None, replay=None, record=False)\n--\n\n"
              "An io_uring instance: submit operations, wait for their completions.\n\n"
              "entries is the requested submission queue depth (1..32768; the kernel rounds it "
              "up to a power of two), flags are IORING_SETUP_* bits, cq_entries the completion "
-             "queue size (default: twice the SQ).  backend is \"uring\" or \"auto\" (the "
-             "RINGIO_BACKEND environment variable overrides \"auto\").  Raises OSError with an "
+             "queue size (default: twice the SQ).  backend is \"uring\", \"sim\" or \"auto\" "
+             "(io_uring when a ring can be created, else the simulated kernel with a "
+             "BackendFallbackWarning; the RINGIO_BACKEND environment variable overrides "
+             "\"auto\").  seed, faults (a ringio.sim.FaultProfile or its string form), replay "
+             "(a trace file or bytes) and record configure the simulated backend.  Raises OSError with an "
              "explanatory message when the kernel refuses the ring.  Usable as a context "
              "manager; close() releases everything.");
 

@@ -89,6 +89,7 @@ typedef struct ringio_state {
     PyTypeObject *batch_type;
     PyObject *SubmissionQueueFull; /* RuntimeError subclass */
     PyObject *RingClosed;          /* RuntimeError subclass */
+    PyObject *BackendFallbackWarning; /* RuntimeWarning subclass */
     /* Memory of dead Completions kept for reuse (completion.c), linked by
      * next_released; GIL. */
     struct RingioCompletion *free_completions;
@@ -256,7 +257,37 @@ struct RingioRing {
     bool in_kernel;        /* a waiter is between wait_prepare and wait_finish */
     bool stop;             /* stop_serving() requested */
     bool closing;          /* close() in progress: no new work */
+    /* The simulated backend (sim.c).  sim_backend is valid while core is;
+     * use it only with the ring lock held and the ring open. */
+    bool is_sim;
+    struct ringio_backend *sim_backend;
+    PyObject *sim_faults;  /* the FaultProfile in effect, or NULL */
+    PyObject *sim_control; /* ringio.sim.SimControl for ring.sim, created lazily */
+    uint64_t sim_seed;
 };
+
+/* ---- the simulated backend (sim.c) ------------------------------------- */
+
+#include "ringio/sim.h"
+
+/* Ring(..., seed=, faults=, replay=, record=) converted for ringio_sim_backend_new. */
+struct ringio_sim_args {
+    struct ringio_sim_config cfg;
+    struct ringio_sim_faults faults_c;
+    PyObject *faults; /* FaultProfile (new reference) or NULL */
+    PyObject *replay; /* bytes backing cfg.bytes, or NULL */
+};
+int ringio_sim_args_parse(PyObject *seed_o, PyObject *faults_o, PyObject *replay_o, int record,
+                          struct ringio_sim_args *a);
+void ringio_sim_args_clear(struct ringio_sim_args *a);
+/* The 64-bit tag scripted rules match: an int user_data itself, else its hash. */
+uint64_t ringio_tag_of(PyObject *user_data);
+PyObject *ringio_ring_sim_hold(RingioRing *r, PyObject *args);
+PyObject *ringio_ring_sim_release(RingioRing *r, PyObject *user_data);
+PyObject *ringio_ring_sim_force(RingioRing *r, PyObject *args);
+PyObject *ringio_ring_sim_advance(RingioRing *r, PyObject *ns);
+PyObject *ringio_ring_sim_info(RingioRing *r, PyObject *unused);
+PyObject *ringio_ring_sim_trace(RingioRing *r, PyObject *unused);
 
 /* Lock helpers (GIL held).  ringio_ring_lock raises RuntimeError instead of
  * self-deadlocking when this thread already holds the lock;

@@ -1,0 +1,329 @@
+/*
+ * Issuing one operation: validation, forced results and injected errors,
+ * then the opcode's own code.  NOP, timeouts, cancellation and poll live
+ * here; sockets in ops_net.c, files in ops_file.c.
+ */
+#include "internal.h"
+
+#include <poll.h>
+#include <stdlib.h>
+
+/* ---- timeouts ----------------------------------------------------------- */
+
+static int read_timespec(const struct sop *op, int64_t *ns)
+{
+    const struct __kernel_timespec *ts = (const void *)(uintptr_t)op->sqe.addr;
+    if (!ts)
+        return -EFAULT;
+    if (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000)
+        return -EINVAL;
+    *ns = (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
+    return 0;
+}
+
+/* First issue arms the timer; a later issue means it is due. */
+static bool issue_timeout(struct sim *s, struct sop *op)
+{
+    if (op->legs == 0) { /* arming */
+        int64_t ns;
+        int rc = read_timespec(op, &ns);
+        if (rc < 0) {
+            sim_complete(s, op, rc, 0);
+            return true;
+        }
+        bool abs = (op->sqe.timeout_flags & IORING_TIMEOUT_ABS) != 0;
+        op->legs = 1;
+        op->state = S_WAIT_TIMER;
+        op->deadline = abs ? ns : s->vnow + ns;
+        if (op->sqe.opcode == IORING_OP_TIMEOUT && op->sqe.off) {
+            op->count_target = (uint32_t)op->sqe.off;
+            op->count_base = s->cqes_posted;
+        }
+        return false;
+    }
+    if (op->count_target && s->cqes_posted - op->count_base >= op->count_target) {
+        sim_complete(s, op, 0, 0);
+        return true;
+    }
+    int32_t res = -ETIME;
+    if (op->sqe.opcode == IORING_OP_TIMEOUT &&
+        (op->sqe.timeout_flags & IORING_TIMEOUT_ETIME_SUCCESS))
+        op->hardlink = true; /* -ETIME does not break the chain */
+    sim_complete(s, op, res, 0);
+    return true;
+}
+
+static struct sop *find_user_data(struct sim *s, const struct sop *self, uint64_t ud,
+                                  uint8_t opcode_only)
+{
+    for (struct sop *op = s->ops_head; op; op = op->next) {
+        if (op == self || op->sqe.user_data != ud)
+            continue;
+        if (opcode_only && op->sqe.opcode != opcode_only)
+            continue;
+        return op;
+    }
+    return NULL;
+}
+
+static bool issue_timeout_remove(struct sim *s, struct sop *op)
+{
+    if (op->sqe.timeout_flags & ~(unsigned)IORING_TIMEOUT_ABS) {
+        sim_complete(s, op, -EINVAL, 0); /* updates are not simulated (divergence table) */
+        return true;
+    }
+    struct sop *t = find_user_data(s, op, op->sqe.addr, IORING_OP_TIMEOUT);
+    if (!t) {
+        sim_complete(s, op, -ENOENT, 0);
+        return true;
+    }
+    sim_complete(s, t, -ECANCELED, 0);
+    sim_complete(s, op, 0, 0);
+    return true;
+}
+
+/* ---- cancellation --------------------------------------------------------- */
+
+static bool cancel_matches(const struct sop *c, const struct sop *op)
+{
+    unsigned fl = c->sqe.cancel_flags;
+    if (op == c || op->sqe.opcode == IORING_OP_ASYNC_CANCEL)
+        return false;
+    if (fl & IORING_ASYNC_CANCEL_ANY)
+        return true;
+    if (fl & IORING_ASYNC_CANCEL_FD)
+        return op->sqe.fd == c->sqe.fd &&
+               !!(op->sqe.flags & IOSQE_FIXED_FILE) == !!(fl & IORING_ASYNC_CANCEL_FD_FIXED);
+    return op->sqe.user_data == c->sqe.addr;
+}
+
+/* Cancel one target.  A target whose fd is ready right now races the cancel:
+ * the decision source says which wins; never both, never neither. */
+static void cancel_one(struct sim *s, struct sop *t)
+{
+    if (t->state == S_WAIT_FD) {
+        struct pollfd p = {.fd = t->wait_fd, .events = t->wait_events};
+        if (poll(&p, 1, 0) > 0 && sim_decide(s, D_CANCEL_RACE, 2) == 1) {
+            uint64_t seq = t->seq;
+            (void)sim_issue(s, t); /* the completion wins; a multishot may stay armed */
+            for (struct sop *o = s->ops_head; o; o = o->next)
+                if (o->seq == seq) {
+                    sim_complete(s, o, -ECANCELED, 0);
+                    break;
+                }
+            return;
+        }
+    }
+    sim_complete(s, t, -ECANCELED, 0);
+}
+
+static bool issue_cancel(struct sim *s, struct sop *op)
+{
+    unsigned fl = op->sqe.cancel_flags;
+    bool all = (fl & (IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_ANY)) != 0;
+    int n = 0;
+    for (;;) {
+        struct sop *t = NULL;
+        for (struct sop *o = s->ops_head; o; o = o->next)
+            if (o->state != S_LINKED && cancel_matches(op, o) && o->timeout_of == NULL) {
+                t = o;
+                break;
+            }
+        if (!t)
+            break;
+        cancel_one(s, t);
+        n++;
+        if (!all)
+            break;
+    }
+    /* A target that finished before us: the kernel says -ENOENT. */
+    sim_complete(s, op, n ? (all ? n : 0) : -ENOENT, 0);
+    return true;
+}
+
+/* ---- poll ------------------------------------------------------------------ */
+
+static bool issue_poll(struct sim *s, struct sop *op)
+{
+    int fd;
+    int rc = sim_resolve_fd(s, op, &fd);
+    if (rc < 0) {
+        sim_complete(s, op, rc, 0);
+        return true;
+    }
+    short events = (short)(op->sqe.poll32_events & 0xffff);
+    struct pollfd p = {.fd = fd, .events = events};
+    if (poll(&p, 1, 0) < 0) {
+        sim_complete(s, op, -errno, 0);
+        return true;
+    }
+    if (p.revents & POLLNVAL) {
+        sim_complete(s, op, -EBADF, 0);
+        return true;
+    }
+    bool multi = (op->sqe.len & IORING_POLL_ADD_MULTI) != 0;
+    if (!p.revents) {
+        sim_wait_fd(s, op, fd, events);
+        return false;
+    }
+    if (!multi || sim_cq_full(s) || sim_fault(s, RINGIO_SIM_MULTISHOT_END)) {
+        sim_complete(s, op, p.revents, 0);
+        return true;
+    }
+    sim_post(s, op, op->sqe.user_data, p.revents, IORING_CQE_F_MORE);
+    /* Level-triggered readiness would post forever: like the kernel's
+     * multishot poll (edge-style wakeups), wait for the next change; the sim
+     * approximates "next change" by the next progress round. */
+    op->legs++;
+    op->state = S_WAIT_TIMER;
+    op->deadline = s->vnow + 1000000; /* 1 ms of virtual time */
+    return false;
+}
+
+static bool issue_poll_remove(struct sim *s, struct sop *op)
+{
+    struct sop *t = find_user_data(s, op, op->sqe.addr, IORING_OP_POLL_ADD);
+    if (!t) {
+        sim_complete(s, op, -ENOENT, 0);
+        return true;
+    }
+    sim_complete(s, t, -ECANCELED, 0);
+    sim_complete(s, op, 0, 0);
+    return true;
+}
+
+/* ---- dispatch ---------------------------------------------------------------- */
+
+int32_t sim_injected(struct sim *s, const struct sop *op)
+{
+    unsigned opc = op->sqe.opcode;
+    if (opc >= RINGIO_SIM_OPCODES || s->faults.errors[opc][0] == 0)
+        return 0;
+    if (!sim_fault(s, RINGIO_SIM_INJECT_ERROR))
+        return 0;
+    unsigned n = 0;
+    while (n < RINGIO_SIM_MAX_ERRNOS && s->faults.errors[opc][n])
+        n++;
+    return -s->faults.errors[opc][sim_decide(s, D_ERRNO, n)];
+}
+
+bool sim_opcode_supported(unsigned opcode)
+{
+    switch (opcode) {
+    case IORING_OP_NOP:
+    case IORING_OP_TIMEOUT:
+    case IORING_OP_TIMEOUT_REMOVE:
+    case IORING_OP_LINK_TIMEOUT:
+    case IORING_OP_ASYNC_CANCEL:
+    case IORING_OP_POLL_ADD:
+    case IORING_OP_POLL_REMOVE:
+    case IORING_OP_RECV:
+    case IORING_OP_SEND:
+    case IORING_OP_SEND_ZC:
+    case IORING_OP_RECVMSG:
+    case IORING_OP_SENDMSG:
+    case IORING_OP_SENDMSG_ZC:
+    case IORING_OP_ACCEPT:
+    case IORING_OP_CONNECT:
+    case IORING_OP_SHUTDOWN:
+    case IORING_OP_CLOSE:
+    case IORING_OP_SOCKET:
+    case IORING_OP_READ:
+    case IORING_OP_WRITE:
+    case IORING_OP_READV:
+    case IORING_OP_WRITEV:
+    case IORING_OP_READ_FIXED:
+    case IORING_OP_WRITE_FIXED:
+    case IORING_OP_FSYNC:
+    case IORING_OP_FALLOCATE:
+    case IORING_OP_STATX:
+    case IORING_OP_OPENAT:
+    case IORING_OP_UNLINKAT:
+    case IORING_OP_RENAMEAT:
+    case IORING_OP_MKDIRAT:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* First-issue checks: flags, forced results, injected errors. */
+static bool preflight(struct sim *s, struct sop *op)
+{
+    if (op->started)
+        return false; /* not the first issue */
+    op->started = true;
+    if (op->sqe.flags & ~(unsigned)SQE_FLAGS_KNOWN_MASK) {
+        sim_complete(s, op, -EINVAL, 0);
+        return true;
+    }
+    if (!sim_opcode_supported(op->sqe.opcode)) {
+        sim_complete(s, op, -EINVAL, 0);
+        return true;
+    }
+    if (op->link_timeout && op->link_timeout->state == S_LINKED) {
+        struct sop *lt = op->link_timeout;
+        int64_t ns;
+        int rc = read_timespec(lt, &ns);
+        lt->state = S_WAIT_TIMER;
+        lt->legs = 1;
+        lt->deadline = rc < 0 ? s->vnow
+                              : ((lt->sqe.timeout_flags & IORING_TIMEOUT_ABS) ? ns : s->vnow + ns);
+    }
+    if (op->tagged && s->rules) {
+        struct rule *r = sim_rule(s, op->tag, false);
+        if (r && r->force) {
+            r->force = false;
+            sim_complete(s, op, r->res, 0);
+            return true;
+        }
+    }
+    if (op->sqe.opcode != IORING_OP_NOP && op->sqe.opcode != IORING_OP_ASYNC_CANCEL &&
+        op->sqe.opcode != IORING_OP_TIMEOUT && op->sqe.opcode != IORING_OP_LINK_TIMEOUT) {
+        int32_t inj = sim_injected(s, op);
+        if (inj < 0) {
+            if (op->sqe.opcode == IORING_OP_SEND_ZC || op->sqe.opcode == IORING_OP_SENDMSG_ZC) {
+                /* As the kernel: the notification was set up at prep, so an
+                 * errored zero-copy send still says F_MORE and notifies. */
+                sim_zc_finish(s, op, inj);
+                return true;
+            }
+            sim_complete(s, op, inj, 0);
+            return true;
+        }
+    }
+    return false;
+}
+
+bool sim_issue(struct sim *s, struct sop *op)
+{
+    if (preflight(s, op))
+        return true;
+    switch (op->sqe.opcode) {
+    case IORING_OP_NOP:
+        sim_complete(s, op, 0, 0);
+        return true;
+    case IORING_OP_TIMEOUT:
+    case IORING_OP_LINK_TIMEOUT:
+        return issue_timeout(s, op);
+    case IORING_OP_TIMEOUT_REMOVE:
+        return issue_timeout_remove(s, op);
+    case IORING_OP_ASYNC_CANCEL:
+        return issue_cancel(s, op);
+    case IORING_OP_POLL_ADD:
+        return issue_poll(s, op);
+    case IORING_OP_POLL_REMOVE:
+        return issue_poll_remove(s, op);
+    default:
+        break;
+    }
+    bool handled = false;
+    bool done = sim_issue_net(s, op, &handled);
+    if (!handled)
+        done = sim_issue_file(s, op, &handled);
+    if (!handled) {
+        sim_complete(s, op, -EINVAL, 0);
+        return true;
+    }
+    return done;
+}
