@@ -126,6 +126,25 @@ void sim_post(struct sim *s, const struct sop *op, uint64_t user_data, int32_t r
     cq_push(s, &cqe);
 }
 
+/* Post every held CQE of this user_data (a cancel of a finished op). */
+unsigned sim_release_user_data(struct sim *s, uint64_t user_data)
+{
+    unsigned n = 0;
+    struct pend_cqe **pp = &s->held;
+    while (*pp) {
+        struct pend_cqe *p = *pp;
+        if (p->cqe.user_data != user_data) {
+            pp = &p->next;
+            continue;
+        }
+        *pp = p->next;
+        cq_push(s, &p->cqe);
+        free(p);
+        n++;
+    }
+    return n;
+}
+
 int ringio_sim_release(struct ringio_backend *b, uint64_t tag)
 {
     if (!ringio_sim_is(b))

@@ -254,11 +254,18 @@ static void check_timers(struct sim *s)
     }
 }
 
-/* Pick the next queued op: usually the oldest, sometimes (a decision) any. */
+/* Pick the next queued op.  First issues go in submission order, as the
+ * kernel issues SQEs inline in order (so two sends on one socket keep their
+ * order); ops that waited (an fd became ready, a timer expired) or were
+ * punted with IOSQE_ASYNC run in an order the decision source picks: the
+ * kernel's wakeups and io-wq workers give no order either. */
 static struct sop *pick(struct sim *s, unsigned nready)
 {
+    for (struct sop *op = s->ops_head; op; op = op->next)
+        if (op->state == S_QUEUED && !op->started && !(op->sqe.flags & IOSQE_ASYNC))
+            return op;
     unsigned k = 0;
-    if (nready > 1 && sim_decide(s, D_ORDER, 4) == 0)
+    if (nready > 1 && sim_decide(s, D_ORDER, 2) == 0)
         k = sim_decide(s, D_ORDER, nready);
     for (struct sop *op = s->ops_head; op; op = op->next)
         if (op->state == S_QUEUED && k-- == 0)
@@ -318,12 +325,12 @@ static unsigned waiting_fds(const struct sim *s)
 
 /* Sleep (without the lock) until an fd an op waits on is ready, another
  * thread pokes wake_fd, or timeout_ms passes. */
-static void sleep_on_fds(struct sim *s, int timeout_ms)
+static int sleep_on_fds(struct sim *s, int timeout_ms)
 {
     unsigned n = waiting_fds(s) + 1;
     struct pollfd *pfd = calloc(n, sizeof(*pfd));
     if (!pfd)
-        return;
+        return -ENOMEM;
     unsigned i = 0;
     pfd[i++] = (struct pollfd){.fd = s->wake_fd, .events = POLLIN};
     for (struct sop *op = s->ops_head; op; op = op->next)
@@ -332,7 +339,7 @@ static void sleep_on_fds(struct sim *s, int timeout_ms)
     s->sleepers++;
     pthread_mutex_unlock(&s->mu);
     int64_t t0 = real_ns();
-    (void)poll(pfd, n, timeout_ms);
+    int rc = poll(pfd, n, timeout_ms) < 0 ? -errno : 0;
     int64_t slept = real_ns() - t0;
     pthread_mutex_lock(&s->mu);
     s->sleepers--;
@@ -342,6 +349,7 @@ static void sleep_on_fds(struct sim *s, int timeout_ms)
         (void)!read(s->wake_fd, &v, sizeof(v));
     }
     free(pfd);
+    return rc == -EINTR ? rc : 0; /* a signal: return to the caller, as enter(2) does */
 }
 
 static void poke_sleepers(struct sim *s)
@@ -352,7 +360,7 @@ static void poke_sleepers(struct sim *s)
     }
 }
 
-/* Wait until min_complete CQEs are in the ring.  Returns 0 or -ETIME. */
+/* Wait until min_complete CQEs are in the ring.  Returns 0, -ETIME or -EINTR. */
 static int wait_for(struct sim *s, unsigned min_complete, int64_t timeout_ns)
 {
     int64_t deadline = timeout_ns < 0 ? INT64_MAX : s->vnow + timeout_ns;
@@ -383,7 +391,9 @@ static int wait_for(struct sim *s, unsigned min_complete, int64_t timeout_ns)
             int64_t ms = left <= 0 ? 0 : (left + 999999) / 1000000;
             timeout_ms = ms > 1000000000 ? 1000000000 : (int)ms;
         }
-        sleep_on_fds(s, timeout_ms);
+        int rc = sleep_on_fds(s, timeout_ms);
+        if (rc < 0)
+            return rc;
     }
 }
 

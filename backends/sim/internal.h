@@ -175,6 +175,7 @@ void sim_tick_notifs(struct sim *s, bool drain);
 unsigned sim_cq_ready(const struct sim *s);
 struct rule *sim_rule(struct sim *s, uint64_t tag, bool create);
 void sim_notify_update(struct sim *s);
+unsigned sim_release_user_data(struct sim *s, uint64_t user_data);
 
 /* engine.c */
 int sim_enter(struct ringio_backend *b, unsigned to_submit, unsigned min_complete,

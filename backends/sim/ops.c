@@ -99,7 +99,7 @@ static bool cancel_matches(const struct sop *c, const struct sop *op)
 
 /* Cancel one target.  A target whose fd is ready right now races the cancel:
  * the decision source says which wins; never both, never neither. */
-static void cancel_one(struct sim *s, struct sop *t)
+static bool cancel_one(struct sim *s, struct sop *t)
 {
     if (t->state == S_WAIT_FD) {
         struct pollfd p = {.fd = t->wait_fd, .events = t->wait_events};
@@ -109,12 +109,13 @@ static void cancel_one(struct sim *s, struct sop *t)
             for (struct sop *o = s->ops_head; o; o = o->next)
                 if (o->seq == seq) {
                     sim_complete(s, o, -ECANCELED, 0);
-                    break;
+                    return true;
                 }
-            return;
+            return false; /* it finished first: the cancel found nothing */
         }
     }
     sim_complete(s, t, -ECANCELED, 0);
+    return true;
 }
 
 static bool issue_cancel(struct sim *s, struct sop *op)
@@ -122,21 +123,28 @@ static bool issue_cancel(struct sim *s, struct sop *op)
     unsigned fl = op->sqe.cancel_flags;
     bool all = (fl & (IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_ANY)) != 0;
     int n = 0;
+    uint64_t after = 0; /* ops are in seq order: resume the scan past the last target */
     for (;;) {
         struct sop *t = NULL;
         for (struct sop *o = s->ops_head; o; o = o->next)
-            if (o->state != S_LINKED && cancel_matches(op, o) && o->timeout_of == NULL) {
+            if (o->seq >= after && o->state != S_LINKED && cancel_matches(op, o) &&
+                o->timeout_of == NULL) {
                 t = o;
                 break;
             }
         if (!t)
             break;
-        cancel_one(s, t);
-        n++;
+        after = t->seq + 1;
+        n += cancel_one(s, t);
         if (!all)
             break;
     }
-    /* A target that finished before us: the kernel says -ENOENT. */
+    /* A target that finished before us: the kernel says -ENOENT.  If a
+     * scripted hold keeps its CQEs back, the cancel lets them go: a cancel
+     * means the user wants the operation over, and those CQEs may carry
+     * descriptors (accept, SCM_RIGHTS) that only their delivery closes. */
+    if (n == 0 && !(fl & (IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_FD)))
+        sim_release_user_data(s, op->sqe.addr);
     sim_complete(s, op, n ? (all ? n : 0) : -ENOENT, 0);
     return true;
 }

@@ -125,8 +125,23 @@ static bool send_done(struct sim *s, struct sop *op, int32_t res)
     return true;
 }
 
+/* Zero copy exists for TCP and UDP only (SOCK_SUPPORT_ZC); elsewhere the
+ * kernel fails the send with -EOPNOTSUPP (still F_MORE + notification). */
+static bool zc_unsupported(const struct sop *op, int fd)
+{
+    if (op->sqe.opcode != IORING_OP_SEND_ZC && op->sqe.opcode != IORING_OP_SENDMSG_ZC)
+        return false;
+    int domain = 0;
+    socklen_t len = sizeof(domain);
+    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0)
+        return false; /* not a socket: the send itself reports it */
+    return domain != AF_INET && domain != AF_INET6;
+}
+
 static bool issue_send(struct sim *s, struct sop *op, int fd)
 {
+    if (op->done == 0 && zc_unsupported(op, fd))
+        return send_done(s, op, -EOPNOTSUPP);
     const char *buf = (const char *)(uintptr_t)op->sqe.addr;
     size_t len = op->sqe.len;
     int uflags = (int)op->sqe.msg_flags;
@@ -160,6 +175,8 @@ static bool issue_msg(struct sim *s, struct sop *op, int fd)
         return finish(s, op, -EFAULT);
     if (is_recv && (op->sqe.ioprio & IORING_RECV_MULTISHOT))
         return finish(s, op, -EINVAL); /* not simulated: see the divergence table */
+    if (!is_recv && zc_unsupported(op, fd))
+        return send_done(s, op, -EOPNOTSUPP);
     ssize_t n = is_recv ? recvmsg(fd, msg, uflags | MSG_DONTWAIT)
                         : sendmsg(fd, msg, uflags | MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n < 0) {

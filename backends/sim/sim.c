@@ -35,7 +35,11 @@
 
 #define SIM_MAX_ENTRIES 32768u
 #define SIM_MAX_CQ_ENTRIES (2 * SIM_MAX_ENTRIES)
-#define SIM_REFUSED_SETUP (IORING_SETUP_SQE128 | IORING_SETUP_CQE32)
+/* Setup bits the sim accepts (and ignores, see the table above): the ones
+ * kernels up to 6.x define, minus the ring formats it does not emulate.  An
+ * unknown bit gets -EINVAL, as from a kernel that does not know it. */
+#define SIM_KNOWN_SETUP ((1u << 20) - 1)
+#define SIM_REFUSED_SETUP (IORING_SETUP_SQE128 | IORING_SETUP_CQE32 | ~SIM_KNOWN_SETUP)
 
 static const struct ringio_backend_ops sim_ops;
 
@@ -452,7 +456,7 @@ int ringio_sim_backend_new(const struct ringio_setup *setup, const struct ringio
                        IORING_FEAT_POLL_32BITS | IORING_FEAT_EXT_ARG;
     s->base.sq_entries = sq;
     s->base.cq_entries = cq;
-    s->base.setup_flags = setup->flags;
+    s->base.setup_flags = setup->flags | (setup->cq_entries ? IORING_SETUP_CQSIZE : 0);
     *out = &s->base;
     return 0;
 }

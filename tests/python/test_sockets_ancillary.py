@@ -138,6 +138,9 @@ def test_scm_credentials(ring):
         assert op.msg_flags == 0
 
 
+# Kernel only: the kernel receives while nobody waits; the sim only progresses inside enter
+# (test_sim_scripting covers the sim side).
+@pytest.mark.kernel
 def test_received_fds_nobody_sees_are_closed(uring, pair):
     """The receive completed (the kernel installed the descriptors in our fd
     table) but the ring is closed before the completion is delivered: the

@@ -214,6 +214,8 @@ def test_accept_multishot_flags_pass_through(ring, flags):
         wait_done(ring, h)
 
 
+# Kernel only: the kernel accepts while nobody waits; the sim only progresses inside enter.
+@pytest.mark.kernel
 def test_accept_multishot_fds_nobody_sees_are_closed(uring):
     """Connections accepted into legs that were never reaped are closed when
     the ring closes, not leaked."""

@@ -63,6 +63,8 @@ def test_send_zc_completion_keeps_raw_flags_and_notification_is_internal(ring, t
     assert server.recv(2000) == bytes(data)
 
 
+# Kernel only: needs real zero-copy pinning; test_sim_scripting holds the notification instead.
+@pytest.mark.kernel
 def test_send_zc_buffer_held_after_the_completion_until_the_notification(ring):
     """The receiver's window is closed, so the zero-copy payload sits in the
     sender's queue with its pages pinned: the operation completes (the data is
