@@ -31,10 +31,13 @@ from ._ringio import (
     unavailable_reason,
 )
 
+from ._ringio import StatxResult
+from .files import aligned_buffer, explain_error
+
 __version__ = "0.1.0"
 
 #: Every IORING_* and COMPLETION_KIND_* constant of the extension.
-_CONSTANT_PREFIXES = ("IORING_", "COMPLETION_KIND_")
+_CONSTANT_PREFIXES = ("IORING_", "COMPLETION_KIND_", "FILE_INDEX_", "AT_", "STATX_", "RENAME_")
 _constants = {
     name: getattr(_ringio, name)
     for name in dir(_ringio)
@@ -46,8 +49,11 @@ __all__ = [
     "Completion",
     "Ring",
     "RingClosed",
+    "StatxResult",
     "SubmissionQueueFull",
     "__liburing_version__",
+    "aligned_buffer",
+    "explain_error",
     "get_include",
     "is_available",
     "probe",

@@ -303,6 +303,7 @@ static int ring_close_impl(RingioRing *self)
     self->c_callback = NULL;
     self->c_callback_user = NULL;
     ringio_release_list(list);
+    Py_CLEAR(self->registered_buffers); /* the ring that pinned them is gone */
     return 0;
 }
 
@@ -325,12 +326,14 @@ static int ring_traverse(RingioRing *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->callback);
+    Py_VISIT(self->registered_buffers);
     return 0;
 }
 
 static int ring_clear(RingioRing *self)
 {
     Py_CLEAR(self->callback);
+    Py_CLEAR(self->registered_buffers);
     return 0;
 }
 
@@ -1281,6 +1284,7 @@ static PyMethodDef ring_methods[] = {
     {"stats", (PyCFunction)ring_stats, METH_NOARGS, ring_stats_doc},
     RINGIO_SUBMIT_BASIC_METHODS,
     RINGIO_SUBMIT_SOCKET_METHODS,
+    RINGIO_SUBMIT_FILE_METHODS,
     {NULL, NULL, 0, NULL},
 };
 
