@@ -14,10 +14,13 @@ or, like caio's ``AsyncioContext``::
     async with rio.AsyncioContext(max_requests=64) as ctx:
         data = await ctx.read(4096, fd, 0)
 
-How it works: every operation is a ``submit_*`` on the context's Ring inside a
-permanent ``batch()``; the staged submissions of one event-loop iteration are
-flushed with one ``io_uring_enter`` (scheduled with ``call_soon``).  The loop
-watches the ring fd (readable when completions are posted) with
+How it works: every operation is a ``submit_*`` on the context's Ring, which
+enters the kernel at once; the completion queue is then checked (shared
+memory, no syscall), so a page-cache hit, which io_uring completes inside the
+submitting ``io_uring_enter``, returns without a Future or an event-loop round
+trip (such an ``await`` does not yield to other tasks, as with any awaitable
+that is already done).  Other operations are awaited through a Future: the
+loop watches the ring fd (readable when completions are posted) with
 ``add_reader``; a ring without a pollable fd (``ring.fd == -1``) is served by
 one helper thread blocked in ``wait_many`` instead.  At most ``max_requests``
 operations are in flight; further callers wait (backpressure).  Cancelling the
@@ -64,6 +67,9 @@ def _ring_entries(max_requests: int) -> int:
     return n
 
 
+_CANCEL = object()  # user_data of the cancels the context sends
+
+
 class AsyncioContext:
     """An asyncio file-I/O context on one ringio Ring (caio's ``AsyncioContext`` shape).
 
@@ -87,13 +93,17 @@ class AsyncioContext:
         self._own_ring = ring is None
         self.ring = ring if ring is not None else _Ring(entries or _ring_entries(self.max_requests))
         self._in_flight = 0
+        self._pending: dict = {}  # Completion -> the Future its task awaits
         self._waiters: collections.deque = collections.deque()
-        self._flush_scheduled = False
         self._closed = False
         self._thread: threading.Thread | None = None
-        self._batch = self.ring.batch()
-        self._batch.__enter__()
         self._fd = self.ring.fd
+        self._wait_many = self.ring.wait_many
+        self._submit_read = self.ring.submit_read
+        self._submit_write = self.ring.submit_write
+        # Reaping right after each submission needs the completions on this thread:
+        # true when the loop watches the ring fd, not with the helper thread.
+        self._eager = self._fd >= 0
         if self._fd >= 0:
             self.loop.add_reader(self._fd, self._reap)
         else:
@@ -133,41 +143,15 @@ class AsyncioContext:
             except _ringio.RingClosed:
                 pass
             self._thread.join()
-        try:
-            self._batch.__exit__(None, None, None)
-        except Exception:  # noqa: BLE001 - a closed ring: nothing left to flush
-            pass
         if self._own_ring:
             self.ring.close()
-        for fut in self._waiters:
+        for fut in list(self._pending.values()) + list(self._waiters):
             if not fut.done():
                 fut.cancel()
+        self._pending.clear()
         self._waiters.clear()
 
     # ---- submission -------------------------------------------------------------------
-
-    def _schedule_flush(self) -> None:
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self.loop.call_soon(self._flush)
-
-    def _flush(self) -> None:
-        self._flush_scheduled = False
-        if self._closed:
-            return
-        self.ring.submit()
-        if self._fd >= 0:
-            self._reap()  # page-cache hits complete inside the enter: no need to poll
-
-    def _submit(self, method, *args) -> Any:
-        try:
-            op = method(*args)
-        except _SubmissionQueueFull:
-            self.ring.submit()  # the staged batch is full: hand it over, then retry once
-            op = method(*args)
-        self._in_flight += 1
-        self._schedule_flush()
-        return op
 
     async def _slot(self) -> None:
         """Wait for a free slot (backpressure)."""
@@ -187,21 +171,43 @@ class AsyncioContext:
                 fut.set_result(None)
                 return
 
-    async def _run(self, method, fd, *args) -> Any:
-        if self._closed:
-            raise RuntimeError("this AsyncioContext is closed")
-        if self._in_flight >= self.max_requests:
+    async def _run(self, method, fd, arg, offset) -> Any:
+        if self._in_flight >= self.max_requests or self._closed:
+            if self._closed:
+                raise RuntimeError("this AsyncioContext is closed")
             await self._slot()
+        # Submitted (the kernel entered) by the call itself; user_data: the fd, for the
+        # error message.
+        op = method(fd, arg, offset, fd)
+        if self._eager:
+            # A page-cache hit completed inside that enter: reap it now and return
+            # without a Future or a loop round trip (the CQ is shared memory: no syscall).
+            got = self._wait_many(1024, 0)
+            if len(got) == 1 and got[0] is op:  # the common case, without bookkeeping
+                if self._waiters:
+                    self._wake_one()
+                res = op.res
+                if res < 0:
+                    raise error_from_res(res, fd)
+                return op.result
+            self._in_flight += 1
+            if got:
+                self._dispatch(got)
+            if op.done:
+                res = op.res
+                if res < 0:
+                    raise error_from_res(res, fd)
+                return op.result
+        else:
+            self._in_flight += 1
         fut = self.loop.create_future()
-        op = self._submit(method, *args, (fut, fd))
+        self._pending[op] = fut
         try:
             return await fut
         except asyncio.CancelledError:
             if not op.done and not self._closed:
                 try:
-                    # Its user_data None: the reaper ignores the cancel's own completion.
-                    self.ring.submit_cancel(op)
-                    self._schedule_flush()
+                    self.ring.submit_cancel(op, _CANCEL)
                 except (_SubmissionQueueFull, _ringio.RingClosed):
                     pass  # the operation still completes; its slot is freed then
             raise
@@ -209,24 +215,23 @@ class AsyncioContext:
     # ---- completion -------------------------------------------------------------------
 
     def _reap(self) -> None:
-        if self._closed:
-            return
-        self._dispatch(self.ring.wait_many(max=1024, timeout=0))
+        if not self._closed:
+            self._dispatch(self._wait_many(max=1024, timeout=0))
 
     def _dispatch(self, completions) -> None:
+        pending = self._pending
         for c in completions:
-            ud = c.user_data
-            if ud is None:
+            if c.user_data is _CANCEL:
                 continue  # a cancel's own completion
-            fut, fd = ud
             self._in_flight -= 1
             if self._waiters:
                 self._wake_one()
-            if fut.done():
-                continue  # the task was cancelled
+            fut = pending.pop(c, None)
+            if fut is None or fut.done():
+                continue  # reaped right after its submission, or its task was cancelled
             res = c.res
             if res < 0:
-                fut.set_exception(error_from_res(res, fd))
+                fut.set_exception(error_from_res(res, c.user_data))
             else:
                 fut.set_result(c.result)
 
@@ -249,24 +254,27 @@ class AsyncioContext:
         """Read up to nbytes at offset (-1: the current position): bytes of the size
         actually read (b'' at EOF).  priority is accepted for caio compatibility and
         ignored."""
-        return self._run(self.ring.submit_read, fd, fd, nbytes, offset)
+        return self._run(self._submit_read, fd, nbytes, offset)
 
     def readinto(self, buf, fd: int, offset: int):
         """Read into the writable buffer buf at offset: the number of bytes read."""
-        return self._run(self.ring.submit_read, fd, fd, buf, offset)
+        return self._run(self._submit_read, fd, buf, offset)
 
     def write(self, payload, fd: int, offset: int, priority: int = 0):
         """Write payload (bytes-like, not copied) at offset (-1: the current position):
         the number of bytes written, which may be short.  priority is ignored."""
-        return self._run(self.ring.submit_write, fd, fd, payload, offset)
+        return self._run(self._submit_write, fd, payload, offset)
 
     def fsync(self, fd: int):
         """fsync(fd)."""
-        return self._run(self.ring.submit_fsync, fd, fd, False)
+        return self._run(self._submit_fsync, fd, False, None)
 
     def fdsync(self, fd: int):
         """fdatasync(fd) (caio's name)."""
-        return self._run(self.ring.submit_fsync, fd, fd, True)
+        return self._run(self._submit_fsync, fd, True, None)
+
+    def _submit_fsync(self, fd, datasync, _offset, user_data):
+        return self.ring.submit_fsync(fd, datasync, user_data)
 
 
 # ---- one context per event loop ---------------------------------------------------------
