@@ -80,6 +80,7 @@ struct ringio_core {
     /* An open link chain (ringio_core_link_begin): its SQEs wait here, not in
      * the SQ, so that link_end can place them contiguously or not at all. */
     bool linking;
+    bool link_hard; /* IOSQE_IO_HARDLINK for the open chain */
     unsigned chain_len;
     unsigned chain_cap;
     struct io_uring_sqe *chain;

@@ -48,13 +48,14 @@ void link_abort_all(struct ringio_core *c)
     c->chain_len = 0;
 }
 
-int ringio_core_link_begin(struct ringio_core *c)
+int ringio_core_link_begin(struct ringio_core *c, bool hard)
 {
     if (c->closed)
         return -EBADF;
     if (c->linking)
         return -EBUSY;
     c->linking = true;
+    c->link_hard = hard;
     c->chain_len = 0;
     return 0;
 }
@@ -88,10 +89,10 @@ int ringio_core_link_end(struct ringio_core *c, bool abort)
         /* Cannot fail: sq_reserve saw n free slots and we hold the lock. */
         struct io_uring_sqe *sqe = ops->get_sqe(c->b);
         *sqe = c->chain[i];
+        uint8_t link = c->link_hard ? IOSQE_IO_HARDLINK : IOSQE_IO_LINK;
+        sqe->flags &= (uint8_t)~(IOSQE_IO_LINK | IOSQE_IO_HARDLINK);
         if (i + 1 < n)
-            sqe->flags |= IOSQE_IO_LINK;
-        else
-            sqe->flags &= (uint8_t)~IOSQE_IO_LINK;
+            sqe->flags |= link;
         if (ops->annotate) {
             const struct ringio_op *op = op_lookup(c, sqe->user_data);
             ops->annotate(c->b, sqe->user_data, op && op->owner ? op->owner->tag : 0);

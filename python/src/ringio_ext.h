@@ -466,13 +466,12 @@ RINGIO_DECLARE_METHOD(submit_renameat);
 RINGIO_DECLARE_METHOD(submit_mkdirat);
 RINGIO_DECLARE_METHOD(register_files);
 RINGIO_DECLARE_METHOD(register_buffers);
+RINGIO_DECLARE_METHOD(link);
 /* METH_NOARGS ones */
 PyObject *ringio_meth_unregister_files(PyObject *self, PyObject *unused);
 PyObject *ringio_meth_unregister_buffers(PyObject *self, PyObject *unused);
-PyObject *ringio_meth_link(PyObject *self, PyObject *unused);
 extern const char ringio_doc_unregister_files[];
 extern const char ringio_doc_unregister_buffers[];
-extern const char ringio_doc_link[];
 /* submit_close(fd, fixed=True): close direct descriptor `slot`. */
 PyObject *ringio_ring_submit_close_direct(RingioRing *r, PyObject *slot, PyObject *user_data);
 /* Module init of the file pieces: Link and StatxResult types, constants. */
@@ -509,7 +508,7 @@ int ringio_files_init(PyObject *module, ringio_state *st);
      ringio_doc_unregister_files},                                                    \
     {"unregister_buffers", (PyCFunction)ringio_meth_unregister_buffers, METH_NOARGS,  \
      ringio_doc_unregister_buffers},                                                  \
-    {"link", (PyCFunction)ringio_meth_link, METH_NOARGS, ringio_doc_link}
+    RINGIO_SOCKET_METHOD(link)
 
 /* ---- types and module pieces ----------------------------------------------------- */
 

@@ -1131,13 +1131,17 @@ typedef struct {
     PyObject_HEAD
     RingioRing *ring;
     bool active;
+    bool hard;
 } RingioLink;
 
 const char ringio_doc_link[] =
-    "link($self)\n--\n\n"
+    "link($self, hard=False)\n--\n\n"
     "Context manager for a linked chain (IOSQE_IO_LINK): the operations submitted inside "
     "the block run one after the other, in order, and when one fails (res < 0, or a short "
-    "read/write) the kernel completes the rest with res == -errno.ECANCELED.\n\n"
+    "read/write) the kernel completes the rest with res == -errno.ECANCELED.  With "
+    "hard=True (IOSQE_IO_HARDLINK) the chain goes on whatever each result is (a read "
+    "shorter than asked, at the end of a file, then does not cancel the close after "
+    "it).\n\n"
     "The chain is held back until the block ends, then placed in the submission queue in "
     "one piece and submitted in one enter (staged instead inside batch()).  If the queue "
     "cannot take the whole chain, or the block raises, nothing of it is submitted: each of "
@@ -1149,21 +1153,29 @@ const char ringio_doc_link[] =
     "descriptors: register_files() a table, submit_openat(..., file_index=i), then "
     "fixed=True with fd=i.";
 
-static PyObject *ring_link(PyObject *self, PyObject *unused)
+static PyObject *ring_link(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                           PyObject *kwnames)
 {
-    (void)unused;
+    static const char *const names[] = {"hard", NULL};
+    PyObject *argv[2]; /* one spare: GCC's -Warray-bounds misreads the inlined parser */
+    bool hard;
+    if (ringio_parse_args("link", args, nargs, kwnames, names, 1, 0, argv) < 0 ||
+        opt_bool(argv[0], &hard) < 0)
+        return NULL;
     RingioRing *r = (RingioRing *)self;
     PyTypeObject *tp = r->state->link_type;
     RingioLink *l = (RingioLink *)tp->tp_alloc(tp, 0);
     if (l == NULL)
         return NULL;
     l->ring = (RingioRing *)Py_NewRef(r);
+    l->hard = hard;
     return (PyObject *)l;
 }
 
-PyObject *ringio_meth_link(PyObject *self, PyObject *unused)
+PyObject *ringio_meth_link(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                           PyObject *kwnames)
 {
-    return ring_link(self, unused);
+    return ring_link(self, args, nargs, kwnames);
 }
 
 static PyObject *link_enter(RingioLink *self, PyObject *unused)
@@ -1176,7 +1188,7 @@ static PyObject *link_enter(RingioLink *self, PyObject *unused)
     }
     if (ringio_ring_lock_open(r) < 0)
         return NULL;
-    int rc = ringio_core_link_begin(r->core);
+    int rc = ringio_core_link_begin(r->core, self->hard);
     if (rc == 0) {
         self->active = true;
         r->link_owner = PyThread_get_thread_ident();

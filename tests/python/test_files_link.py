@@ -229,3 +229,23 @@ def test_registered_normal_fds(ring, path):
         ring.unregister_files()  # nothing registered: fine
     finally:
         os.close(fd)
+
+
+def test_hard_link_goes_on_after_a_short_read(ring, path):
+    ring.register_files([-1])
+    with ring.link(hard=True):
+        ring.submit_openat(path, os.O_RDONLY, file_index=0, user_data="open")
+        ring.submit_read(0, 4096, 0, "read", fixed=True)  # the file is shorter: short read
+        ring.submit_close(0, "close", fixed=True)
+    got = reap(ring, 3)
+    assert got["read"].result == DATA
+    assert got["close"].res == 0  # not cancelled
+
+
+def test_hard_link_goes_on_after_a_failure(ring, tmp_path):
+    with ring.link(hard=True):
+        ring.submit_unlinkat(tmp_path / "missing", user_data="fails")
+        ring.submit_mkdirat(tmp_path / "made", user_data="runs")
+    got = reap(ring, 2)
+    assert got["fails"].res == -errno.ENOENT
+    assert got["runs"].res == 0 and (tmp_path / "made").is_dir()

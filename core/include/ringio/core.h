@@ -245,7 +245,9 @@ int ringio_core_register_buffers(struct ringio_core *c, const struct iovec *iov,
  * a chain is already open (chains do not nest).  A chain is at most
  * sq_entries long (the next op_begin fails with -EBUSY).
  */
-int ringio_core_link_begin(struct ringio_core *c);
+/* hard: IOSQE_IO_HARDLINK instead of IOSQE_IO_LINK, so that a failure (or a
+ * short read/write) does not cancel the rest of the chain. */
+int ringio_core_link_begin(struct ringio_core *c, bool hard);
 int ringio_core_link_end(struct ringio_core *c, bool abort);
 bool ringio_core_linking(const struct ringio_core *c);
 
