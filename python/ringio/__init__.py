@@ -24,14 +24,13 @@ from ._ringio import (
     Completion,
     Ring,
     RingClosed,
+    StatxResult,
     SubmissionQueueFull,
     __liburing_version__,
     is_available,
     probe,
     unavailable_reason,
 )
-
-from ._ringio import StatxResult
 from .files import aligned_buffer, explain_error
 
 __version__ = "0.1.0"

@@ -163,6 +163,7 @@ def test_statx_path_and_fd(ring, path, fd):
     by_path = ring.submit_statx(path, user_data="p")
     by_fd = ring.submit_statx(fd, user_data="fd")
     got = reap(ring, 2)
+    assert got["p"] is by_path and got["fd"] is by_fd
     st = os.stat(path)
     for c in got.values():
         assert c.kind == ringio.COMPLETION_KIND_STATX

@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 import ringio
-from files_support import one, reap
+from files_support import reap
 
 pytestmark = pytest.mark.usefixtures("fd_leak_check")  # conftest.py: no descriptor leaks
 
