@@ -979,8 +979,14 @@ PyObject *ringio_meth_register_files(PyObject *self, PyObject *const *args, Py_s
     }
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *o = PySequence_Fast_GET_ITEM(seq, i);
-        if (o == Py_None || (PyLong_Check(o) && PyLong_AsLong(o) == -1 && !PyErr_Occurred())) {
-            fds[i] = -1;
+        long v = PyLong_Check(o) ? PyLong_AsLong(o) : 0;
+        if (v == -1 && PyErr_Occurred()) {
+            PyMem_Free(fds);
+            Py_DECREF(seq);
+            return NULL;
+        }
+        if (o == Py_None || (PyLong_Check(o) && v == -1)) {
+            fds[i] = -1; /* an empty slot */
             continue;
         }
         fds[i] = PyObject_AsFileDescriptor(o);
