@@ -235,3 +235,36 @@ def test_context_on_a_given_ring_leaves_it_open(fd):
         assert ring.wait(5) is op
     finally:
         ring.close()
+
+
+class _NoFdRing(ringio.Ring):
+    """A ring that reports no pollable fd, as a backend without a kernel ring may."""
+
+    @property
+    def fd(self) -> int:
+        return -1
+
+
+def test_ring_without_pollable_fd_is_served_by_a_thread(fd, pipe, tmp_path):
+    r, w = pipe
+    ring = _NoFdRing()
+    dfd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+
+    async def main():
+        async with rio.AsyncioContext(max_requests=4, ring=ring) as ctx:
+            assert ctx._thread is not None and not ctx._eager
+            assert await ctx.read(10, fd, 0) == DATA[:10]
+            slow = asyncio.ensure_future(ctx.read(3, r, -1))
+            await asyncio.sleep(0.02)
+            assert not slow.done()
+            os.write(w, b"xyz")
+            assert await asyncio.wait_for(slow, 10) == b"xyz"
+            with pytest.raises(IsADirectoryError):
+                await ctx.read(1, dfd, 0)
+        assert not ctx._thread.is_alive()
+
+    try:
+        run(main())
+    finally:
+        ring.close()
+        os.close(dfd)
