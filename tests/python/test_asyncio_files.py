@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import fcntl
 import gc
 import os
+import threading
+import time
 
 import pytest
 import ringio
@@ -268,3 +271,43 @@ def test_ring_without_pollable_fd_is_served_by_a_thread(fd, pipe, tmp_path):
     finally:
         ring.close()
         os.close(dfd)
+
+
+def test_backpressure_with_a_slow_consumer(pipe):
+    """Writers into a pipe whose reader drains it slowly: writes block in the kernel once
+    the pipe is full, at most max_requests are in flight, the rest wait for a slot, and
+    every byte arrives once the consumer has read it all."""
+    r, w = pipe
+    fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 4096)  # a one-page pipe fills fast
+    chunk = 4096
+    writers = 12
+    received = bytearray()
+
+    def consume() -> None:
+        while len(received) < writers * chunk:
+            time.sleep(0.005)  # the slow consumer
+            received.extend(os.read(r, 1024))
+
+    consumer = threading.Thread(target=consume)
+
+    async def main():
+        async with rio.AsyncioContext(max_requests=3) as ctx:
+            peak = 0
+            tasks = [asyncio.ensure_future(ctx.write(bytes([65 + i]) * chunk, w, -1))
+                     for i in range(writers)]
+            consumer.start()
+            while not all(t.done() for t in tasks):
+                peak = max(peak, ctx.in_flight)
+                assert ctx.ring.stats()["inflight"] <= 3
+                await asyncio.sleep(0.001)
+            written = await asyncio.gather(*tasks)
+            assert peak == 3
+            return written
+
+    written = run(main())
+    consumer.join(10)
+    assert not consumer.is_alive()
+    assert sum(written) == writers * chunk == len(received)
+    # A pipe write of at most PIPE_BUF (4096) bytes is atomic: every chunk arrives whole.
+    for i in range(writers):
+        assert received.count(bytes([65 + i])) == chunk
