@@ -45,6 +45,7 @@ struct ringio_op {
     bool op_cqe_seen;   /* zc: operation CQE already delivered */
     bool notif_seen;    /* zc: notification already consumed */
     bool held;          /* zc_report: op CQE held until the notif */
+    bool direct;        /* openat into the fixed file table: res is no fd */
     int8_t zc_copied;   /* -1 unknown */
     int32_t held_res;
     uint32_t held_flags;
@@ -76,6 +77,13 @@ struct ringio_core {
     bool closed;
     struct ringio_stats st;
     uint64_t bgid_used[65536 / 64];
+    /* An open link chain (ringio_core_link_begin): its SQEs wait here, not in
+     * the SQ, so that link_end can place them contiguously or not at all. */
+    bool linking;
+    bool link_hard; /* IOSQE_IO_HARDLINK for the open chain */
+    unsigned chain_len;
+    unsigned chain_cap;
+    struct io_uring_sqe *chain;
 };
 
 /* optable.c */
@@ -99,8 +107,13 @@ int op_begin(struct ringio_core *c, struct ringio_owner *o, uint8_t opcode, uint
              uint32_t *idx, struct io_uring_sqe **sqe);
 int op_commit(struct ringio_core *c, uint32_t idx, struct io_uring_sqe *sqe, uint64_t *token);
 
+/* link.c */
+struct io_uring_sqe *link_slot(struct ringio_core *c);
+void link_abort_all(struct ringio_core *c);
+
 /* reap.c */
 int core_drain(struct ringio_core *c);
 int core_discard_event(void *ctx, const struct ringio_event *ev);
+int core_post_cqe(struct ringio_core *c, const struct io_uring_cqe *cqe);
 
 #endif

@@ -51,7 +51,7 @@ static void reap_until(struct ringio_core *c, int64_t timeout_ns)
 {
     int64_t deadline = timeout_ns < 0 ? -1 : now_ns() + timeout_ns;
     while (c->live > 0) {
-        if (ringio_core_reap(c, UINT32_MAX, core_discard_event, NULL) < 0)
+        if (ringio_core_reap(c, UINT32_MAX, core_discard_event, c) < 0)
             return;
         if (c->live == 0)
             return;
@@ -71,6 +71,8 @@ int ringio_core_close(struct ringio_core *c, int64_t timeout_ns)
 {
     if (!c || c->closed)
         return 0;
+    if (c->linking)
+        (void)ringio_core_link_end(c, true); /* its ops complete -ECANCELED */
     if (c->live > 0) {
         cancel_all(c);
         reap_until(c, timeout_ns);
@@ -97,6 +99,9 @@ int ringio_core_close(struct ringio_core *c, int64_t timeout_ns)
     }
     free(c->fifo.v);
     c->fifo.v = NULL;
+    free(c->chain);
+    c->chain = NULL;
+    c->chain_len = c->chain_cap = 0;
     c->fifo.len = c->fifo.cap = c->fifo.head = 0;
     return forced;
 }

@@ -36,6 +36,13 @@ static int fifo_push(struct cqe_fifo *f, const struct io_uring_cqe *cqe)
     return 0;
 }
 
+/* A CQE the core makes up (a chain that never reached the kernel): it is
+ * delivered like one drained from the backend. */
+int core_post_cqe(struct ringio_core *c, const struct io_uring_cqe *cqe)
+{
+    return fifo_push(&c->fifo, cqe);
+}
+
 static void fifo_pop(struct cqe_fifo *f)
 {
     f->head = (f->head + 1) & (f->cap - 1);
@@ -284,12 +291,21 @@ void ringio_core_wait_finish(struct ringio_core *c)
         c->waiters--;
 }
 
-/* Used by close: deliver nothing to anyone, but never leak an fd that an
- * accept or socket operation created into a completion nobody will see. */
+/* Used by close (ctx: the core): deliver nothing to anyone, but never leak
+ * an fd that an accept, socket or openat operation created into a completion
+ * nobody will see.  An openat into the fixed file table (op->direct) returns
+ * a slot index or 0, not an fd: the table goes away with the ring. */
 int core_discard_event(void *ctx, const struct ringio_event *ev)
 {
-    (void)ctx;
-    if (ev->res >= 0 && (ev->opcode == IORING_OP_ACCEPT || ev->opcode == IORING_OP_SOCKET))
+    struct ringio_core *c = ctx;
+    if (ev->res < 0 || ev->wake)
+        return 0;
+    if (ev->opcode == IORING_OP_ACCEPT || ev->opcode == IORING_OP_SOCKET) {
         close(ev->res);
+    } else if (ev->opcode == IORING_OP_OPENAT) {
+        const struct ringio_op *op = c ? op_lookup(c, ev->token) : NULL;
+        if (op && !op->direct)
+            close(ev->res);
+    }
     return 0;
 }

@@ -63,13 +63,22 @@ int op_begin(struct ringio_core *c, struct ringio_owner *o, uint8_t opcode, uint
     int rc = op_alloc(c, idx);
     if (rc < 0)
         return rc;
-    rc = sq_reserve(c, 1, true);
-    if (rc < 0) {
-        op_unalloc(c, *idx);
-        return rc;
+    if (c->linking) {
+        /* Held back in the core until link_end places the whole chain. */
+        *sqe = link_slot(c);
+        if (*sqe == NULL) {
+            op_unalloc(c, *idx);
+            return -EBUSY;
+        }
+    } else {
+        rc = sq_reserve(c, 1, true);
+        if (rc < 0) {
+            op_unalloc(c, *idx);
+            return rc;
+        }
+        /* Cannot fail: sq_reserve just saw a free slot and we hold the lock. */
+        *sqe = c->b->ops->get_sqe(c->b);
     }
-    /* Cannot fail: sq_reserve just saw a free slot and we hold the lock. */
-    *sqe = c->b->ops->get_sqe(c->b);
     memset(*sqe, 0, sizeof(**sqe));
     (*sqe)->opcode = opcode;
     (*sqe)->fd = -1;
@@ -85,6 +94,8 @@ int op_commit(struct ringio_core *c, uint32_t idx, struct io_uring_sqe *sqe, uin
     *token = op_token(c, idx);
     sqe->user_data = *token;
     c->live++;
+    if (c->linking)
+        return 0; /* annotated and submitted by link_end */
     if (c->b->ops->annotate)
         c->b->ops->annotate(c->b, *token, c->ops[idx].owner->tag);
     /* A thread blocked in wait would otherwise never see staged work. */

@@ -198,21 +198,17 @@ static void drop_files(struct sim *s)
     s->nfiles = 0;
 }
 
-/* As IORING_REGISTER_FILES: the table holds its own references (dups). */
+/* As IORING_REGISTER_FILES, with the contract's replace semantics (the uring
+ * backend unregisters first; n == 0 with nothing registered is fine).  The
+ * table holds its own references (dups), as the kernel's holds files. */
 static int sim_register_files(struct ringio_backend *b, const int *fds, unsigned n)
 {
     struct sim *s = to_sim(b);
     pthread_mutex_lock(&s->mu);
     int rc = 0;
-    if (n == 0) {
-        rc = s->files ? 0 : -ENXIO;
-        drop_files(s);
+    drop_files(s);
+    if (n == 0)
         goto out;
-    }
-    if (s->files) {
-        rc = -EBUSY;
-        goto out;
-    }
     if (n > 65536 || !(s->files = malloc(n * sizeof(int)))) {
         rc = n > 65536 ? -EINVAL : -ENOMEM;
         goto out;
@@ -237,13 +233,11 @@ static int sim_register_buffers(struct ringio_backend *b, const struct iovec *io
     struct sim *s = to_sim(b);
     pthread_mutex_lock(&s->mu);
     int rc = 0;
+    free(s->bufs); /* replace semantics, as the uring backend */
+    s->bufs = NULL;
+    s->nbufs = 0;
     if (n == 0) {
-        rc = s->bufs ? 0 : -ENXIO;
-        free(s->bufs);
-        s->bufs = NULL;
-        s->nbufs = 0;
-    } else if (s->bufs) {
-        rc = -EBUSY;
+        rc = 0;
     } else if (n > 16384) {
         rc = -EINVAL;
     } else if (!(s->bufs = malloc(n * sizeof(*iov)))) {

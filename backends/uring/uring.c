@@ -314,6 +314,39 @@ static int uring_probe_opcodes(struct ringio_backend *b, uint8_t *supported, uns
     return ret;
 }
 
+/* ---- registered files and buffers ----------------------------------- */
+
+/* n == 0 unregisters; -ENXIO (nothing registered) is then success.  A table
+ * may hold -1 for empty slots (sparse), which openat with a file_index or
+ * IORING_FILE_INDEX_ALLOC fills.  Replacing a table unregisters the old one
+ * first, as the kernel refuses a second registration with -EBUSY. */
+static int uring_register_files(struct ringio_backend *b, const int *fds, unsigned n)
+{
+    struct io_uring *ring = &to_uring(b)->ring;
+    int ret = io_uring_unregister_files(ring);
+
+    if (ret < 0 && ret != -ENXIO)
+        return ret;
+    if (n == 0)
+        return 0;
+    return io_uring_register_files(ring, fds, n);
+}
+
+/* -ENOMEM here is almost always RLIMIT_MEMLOCK: the kernel pins the pages and
+ * charges them to the locked-memory limit (kernels before 5.12 always did;
+ * newer ones when the ring's user lacks CAP_IPC_LOCK). */
+static int uring_register_buffers(struct ringio_backend *b, const struct iovec *iov, unsigned n)
+{
+    struct io_uring *ring = &to_uring(b)->ring;
+    int ret = io_uring_unregister_buffers(ring);
+
+    if (ret < 0 && ret != -ENXIO)
+        return ret;
+    if (n == 0)
+        return 0;
+    return io_uring_register_buffers(ring, iov, n);
+}
+
 /* ---- lifecycle ------------------------------------------------------ */
 
 static void uring_destroy(struct ringio_backend *b)
@@ -349,6 +382,8 @@ static const struct ringio_backend_ops uring_ops = {
     .unregister_buf_ring = uring_unregister_buf_ring,
     .probe_opcodes = uring_probe_opcodes,
     .destroy = uring_destroy,
+    .register_files = uring_register_files,
+    .register_buffers = uring_register_buffers,
 };
 
 int ringio_uring_backend_new(const struct ringio_setup *setup, struct ringio_backend **out)

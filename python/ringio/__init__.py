@@ -25,17 +25,19 @@ from ._ringio import (
     Completion,
     Ring,
     RingClosed,
+    StatxResult,
     SubmissionQueueFull,
     __liburing_version__,
     is_available,
     probe,
     unavailable_reason,
 )
+from .files import aligned_buffer, explain_error
 
 __version__ = "0.1.0"
 
 #: Every IORING_* and COMPLETION_KIND_* constant of the extension.
-_CONSTANT_PREFIXES = ("IORING_", "COMPLETION_KIND_")
+_CONSTANT_PREFIXES = ("IORING_", "COMPLETION_KIND_", "FILE_INDEX_", "AT_", "STATX_", "RENAME_")
 _constants = {
     name: getattr(_ringio, name)
     for name in dir(_ringio)
@@ -51,8 +53,11 @@ __all__ = [
     "FaultProfile",
     "Ring",
     "RingClosed",
+    "StatxResult",
     "SubmissionQueueFull",
     "__liburing_version__",
+    "aligned_buffer",
+    "explain_error",
     "get_include",
     "is_available",
     "probe",

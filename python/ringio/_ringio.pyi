@@ -14,6 +14,7 @@ _FD: TypeAlias = int | _HasFileno
 # AF_UNIX path (a leading NUL makes it an abstract name).
 _Address: TypeAlias = tuple[str, int] | tuple[str, int, int] | tuple[str, int, int, int] | str | bytes
 _AncData: TypeAlias = Iterable[tuple[int, int, Buffer]]
+_Path: TypeAlias = str | bytes | Any  # str, bytes or os.PathLike
 
 __liburing_version__: str
 
@@ -63,6 +64,37 @@ class Batch:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool: ...
+
+class Link:
+    def __enter__(self) -> Ring: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool: ...
+
+class StatxResult(tuple[int, ...]):
+    st_mode: int
+    st_ino: int
+    st_dev: int
+    st_nlink: int
+    st_uid: int
+    st_gid: int
+    st_size: int
+    st_atime: float
+    st_mtime: float
+    st_ctime: float
+    st_atime_ns: int
+    st_mtime_ns: int
+    st_ctime_ns: int
+    st_birthtime: float
+    st_birthtime_ns: int
+    st_blksize: int
+    st_blocks: int
+    st_rdev: int
+    stx_attributes: int
+    stx_mask: int
 
 class Ring:
     def __init__(
@@ -168,7 +200,81 @@ class Ring:
     ) -> Completion: ...
     def submit_connect(self, fd: _FD, address: _Address, user_data: Any = None) -> Completion: ...
     def submit_shutdown(self, fd: _FD, how: int, user_data: Any = None) -> Completion: ...
-    def submit_close(self, fd: _FD, user_data: Any = None) -> Completion: ...
+    def submit_close(self, fd: _FD, user_data: Any = None, *, fixed: bool = False) -> Completion: ...
+    # files
+    def submit_openat(
+        self,
+        path: _Path,
+        flags: int = 0,
+        mode: int = 0o666,
+        dir_fd: _FD | None = None,
+        user_data: Any = None,
+        *,
+        file_index: int | None = None,
+    ) -> Completion: ...
+    def submit_read(
+        self,
+        fd: _FD,
+        buf: Buffer | int,
+        offset: int = -1,
+        user_data: Any = None,
+        *,
+        fixed: bool = False,
+        buffer_index: int | None = None,
+    ) -> Completion: ...
+    def submit_write(
+        self,
+        fd: _FD,
+        data: Buffer,
+        offset: int = -1,
+        user_data: Any = None,
+        *,
+        fixed: bool = False,
+        buffer_index: int | None = None,
+    ) -> Completion: ...
+    def submit_readv(
+        self, fd: _FD, buffers: Iterable[Buffer], offset: int = -1, user_data: Any = None,
+        *, fixed: bool = False
+    ) -> Completion: ...
+    def submit_writev(
+        self, fd: _FD, buffers: Iterable[Buffer], offset: int = -1, user_data: Any = None,
+        *, fixed: bool = False
+    ) -> Completion: ...
+    def submit_fsync(
+        self, fd: _FD, datasync: bool = False, user_data: Any = None, *, fixed: bool = False
+    ) -> Completion: ...
+    def submit_fallocate(
+        self, fd: _FD, mode: int, offset: int, length: int, user_data: Any = None,
+        *, fixed: bool = False
+    ) -> Completion: ...
+    def submit_statx(
+        self,
+        path: _Path | _FD,
+        dir_fd: _FD | None = None,
+        flags: int = 0,
+        mask: int = ...,
+        user_data: Any = None,
+    ) -> Completion: ...
+    def submit_unlinkat(
+        self, path: _Path, dir_fd: _FD | None = None, flags: int = 0, user_data: Any = None
+    ) -> Completion: ...
+    def submit_renameat(
+        self,
+        old: _Path,
+        new: _Path,
+        old_dir_fd: _FD | None = None,
+        new_dir_fd: _FD | None = None,
+        flags: int = 0,
+        user_data: Any = None,
+    ) -> Completion: ...
+    def submit_mkdirat(
+        self, path: _Path, mode: int = 0o777, dir_fd: _FD | None = None, user_data: Any = None
+    ) -> Completion: ...
+    def register_files(self, fds: Iterable[_FD | None]) -> None: ...
+    def unregister_files(self) -> None: ...
+    def register_buffers(self, buffers: Iterable[Buffer]) -> None: ...
+    def unregister_buffers(self) -> None: ...
+    def link(self, hard: bool = False) -> Link: ...
     def submit_socket(
         self, domain: int, type: int, protocol: int = 0, flags: int = 0, user_data: Any = None
     ) -> Completion: ...
@@ -186,4 +292,4 @@ def probe(entries: int = 2, flags: int = 0) -> dict[str, bool]: ...
 def is_available() -> bool: ...
 def unavailable_reason(entries: int = 2, flags: int = 0) -> str | None: ...
 
-def __getattr__(name: str) -> int: ...  # IORING_* / COMPLETION_KIND_* constants
+def __getattr__(name: str) -> int: ...  # IORING_* / COMPLETION_KIND_* / AT_* / STATX_* constants

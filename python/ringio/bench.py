@@ -61,7 +61,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-SCENARIOS = ("nop", "echo", "timers")
+SCENARIOS = ("nop", "echo", "timers", "files")
 
 perf_counter = time.perf_counter
 
@@ -1009,6 +1009,12 @@ def _timers_asyncio(n: int, delay: float, use_uvloop: bool) -> Iterator[Once]:
         loop.close()
 
 
+def _scenario_files(sz: Sizes, cprogs: CPrograms) -> dict:
+    from .bench_files import scenario_files  # its own module (it imports this one)
+
+    return scenario_files(sz, cprogs)
+
+
 def scenario_timers(sz: Sizes, cprogs: CPrograms) -> dict:
     n, d = sz.timers, sz.timer_delay
     g, u = "timers", "completions/s"
@@ -1224,7 +1230,8 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> dict:
     src = CPrograms.find_src(args.c_src)
     cprogs = CPrograms(src, Path(args.build_dir).resolve() if args.build_dir else None)
     wanted = list(dict.fromkeys(args.scenario or SCENARIOS))
-    fns = {"nop": scenario_nop, "echo": scenario_echo, "timers": scenario_timers}
+    fns = {"nop": scenario_nop, "echo": scenario_echo, "timers": scenario_timers,
+           "files": _scenario_files}
     report: dict[str, Any] = {
         "command": _command(argv),
         "via": _via(argv),

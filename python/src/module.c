@@ -27,6 +27,17 @@ const char *const ringio_kind_names[RINGIO_KIND_COUNT] = {
     [RINGIO_KIND_SHUTDOWN] = "shutdown",
     [RINGIO_KIND_CLOSE] = "close",
     [RINGIO_KIND_SOCKET] = "socket",
+    [RINGIO_KIND_OPENAT] = "openat",
+    [RINGIO_KIND_READ] = "read",
+    [RINGIO_KIND_WRITE] = "write",
+    [RINGIO_KIND_READV] = "readv",
+    [RINGIO_KIND_WRITEV] = "writev",
+    [RINGIO_KIND_FSYNC] = "fsync",
+    [RINGIO_KIND_FALLOCATE] = "fallocate",
+    [RINGIO_KIND_STATX] = "statx",
+    [RINGIO_KIND_UNLINKAT] = "unlinkat",
+    [RINGIO_KIND_RENAMEAT] = "renameat",
+    [RINGIO_KIND_MKDIRAT] = "mkdirat",
 };
 
 /* ---- module state -------------------------------------------------------- */
@@ -69,6 +80,8 @@ static int module_traverse(PyObject *m, visitproc visit, void *arg)
     Py_VISIT(st->ring_type);
     Py_VISIT(st->completion_type);
     Py_VISIT(st->batch_type);
+    Py_VISIT(st->link_type);
+    Py_VISIT(st->statx_type);
     Py_VISIT(st->SubmissionQueueFull);
     Py_VISIT(st->RingClosed);
     Py_VISIT(st->BackendFallbackWarning);
@@ -83,6 +96,8 @@ static int module_clear(PyObject *m)
     Py_CLEAR(st->ring_type);
     Py_CLEAR(st->completion_type);
     Py_CLEAR(st->batch_type);
+    Py_CLEAR(st->link_type);
+    Py_CLEAR(st->statx_type);
     Py_CLEAR(st->SubmissionQueueFull);
     Py_CLEAR(st->RingClosed);
     Py_CLEAR(st->BackendFallbackWarning);
@@ -417,6 +432,9 @@ static int module_exec(PyObject *module)
         return -1;
     st->batch_type = add_type(module, &ringio_batch_spec);
     if (st->batch_type == NULL)
+        return -1;
+
+    if (ringio_files_init(module, st) < 0)
         return -1;
 
     st->SubmissionQueueFull = new_exception(

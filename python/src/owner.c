@@ -81,6 +81,15 @@ PyObject *ringio_submit(RingioRing *r, RingioCompletion *c, ringio_submit_fn fn,
         Py_DECREF(c);
         return NULL;
     }
+    /* An open link() chain takes every operation submitted meanwhile: only
+     * its own thread may add to it. */
+    if (r->link_owner != 0 && r->link_owner != PyThread_get_thread_ident()) {
+        ringio_release_list(ringio_ring_unlock(r));
+        Py_DECREF(c);
+        PyErr_SetString(PyExc_RuntimeError,
+                        "another thread is building a link() chain on this ring");
+        return NULL;
+    }
     uint64_t token = 0;
     c->ring = r;
     c->ring_serial = r->serial;

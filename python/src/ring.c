@@ -372,6 +372,7 @@ static int ring_close_impl(RingioRing *self)
     self->c_callback = NULL;
     self->c_callback_user = NULL;
     ringio_release_list(list);
+    Py_CLEAR(self->registered_buffers); /* the ring that pinned them is gone */
     return 0;
 }
 
@@ -396,6 +397,7 @@ static int ring_traverse(RingioRing *self, visitproc visit, void *arg)
     Py_VISIT(self->callback);
     Py_VISIT(self->sim_faults);
     Py_VISIT(self->sim_control);
+    Py_VISIT(self->registered_buffers);
     return 0;
 }
 
@@ -404,6 +406,7 @@ static int ring_clear(RingioRing *self)
     Py_CLEAR(self->callback);
     Py_CLEAR(self->sim_faults);
     Py_CLEAR(self->sim_control);
+    Py_CLEAR(self->registered_buffers);
     return 0;
 }
 
@@ -1385,6 +1388,7 @@ static PyMethodDef ring_methods[] = {
     {"_sim_advance", (PyCFunction)ringio_ring_sim_advance, METH_O, NULL},
     {"_sim_info", (PyCFunction)ringio_ring_sim_info, METH_NOARGS, NULL},
     {"_sim_trace", (PyCFunction)ringio_ring_sim_trace, METH_NOARGS, NULL},
+    RINGIO_SUBMIT_FILE_METHODS,
     {NULL, NULL, 0, NULL},
 };
 

@@ -11,6 +11,8 @@
  *   submit_socket.c recv / recv_multishot / send / send_zc / accept / accept_multishot /
  *                  connect / shutdown / close / socket, and the shared buffer export
  *   submit_msg.c   recvmsg / sendto / sendmsg / sendmsg_zc (msghdr-based operations)
+ *   submit_file.c  openat / read / write / readv / writev / fsync / fallocate / statx /
+ *                  unlinkat / renameat / mkdirat, registered files and buffers, link()
  *   sockaddr.c     socket addresses and ancillary data <-> Python objects
  *   capi.c         the ringio._ringio._C_API capsule (ringio/include/ringio_capi.h)
  *
@@ -75,6 +77,18 @@ enum ringio_kind {
     RINGIO_KIND_SHUTDOWN = 15,
     RINGIO_KIND_CLOSE = 16,
     RINGIO_KIND_SOCKET = 17,
+    /* files (submit_file.c) */
+    RINGIO_KIND_OPENAT = 18,
+    RINGIO_KIND_READ = 19,
+    RINGIO_KIND_WRITE = 20,
+    RINGIO_KIND_READV = 21,
+    RINGIO_KIND_WRITEV = 22,
+    RINGIO_KIND_FSYNC = 23,
+    RINGIO_KIND_FALLOCATE = 24,
+    RINGIO_KIND_STATX = 25,
+    RINGIO_KIND_UNLINKAT = 26,
+    RINGIO_KIND_RENAMEAT = 27,
+    RINGIO_KIND_MKDIRAT = 28,
     RINGIO_KIND_COUNT
 };
 
@@ -87,6 +101,8 @@ typedef struct ringio_state {
     PyTypeObject *ring_type;
     PyTypeObject *completion_type;
     PyTypeObject *batch_type;
+    PyTypeObject *link_type;   /* submit_file.c: Ring.link() */
+    PyTypeObject *statx_type;  /* submit_file.c: ringio.StatxResult */
     PyObject *SubmissionQueueFull; /* RuntimeError subclass */
     PyObject *RingClosed;          /* RuntimeError subclass */
     PyObject *BackendFallbackWarning; /* RuntimeWarning subclass */
@@ -264,6 +280,11 @@ struct RingioRing {
     PyObject *sim_faults;  /* the FaultProfile in effect, or NULL */
     PyObject *sim_control; /* ringio.sim.SimControl for ring.sim, created lazily */
     uint64_t sim_seed;
+    /* submit_file.c, GIL: */
+    PyObject *registered_buffers; /* tuple of memoryviews holding the exports of
+                                   * the registered buffers, or NULL */
+    unsigned long link_owner;     /* thread that opened a link() chain, 0 if none
+                                   * (guarded by lock) */
 };
 
 /* ---- the simulated backend (sim.c) ------------------------------------- */
@@ -463,6 +484,30 @@ RINGIO_DECLARE_METHOD(submit_shutdown);
 RINGIO_DECLARE_METHOD(submit_close);
 RINGIO_DECLARE_METHOD(submit_socket);
 
+RINGIO_DECLARE_METHOD(submit_openat);
+RINGIO_DECLARE_METHOD(submit_read);
+RINGIO_DECLARE_METHOD(submit_write);
+RINGIO_DECLARE_METHOD(submit_readv);
+RINGIO_DECLARE_METHOD(submit_writev);
+RINGIO_DECLARE_METHOD(submit_fsync);
+RINGIO_DECLARE_METHOD(submit_fallocate);
+RINGIO_DECLARE_METHOD(submit_statx);
+RINGIO_DECLARE_METHOD(submit_unlinkat);
+RINGIO_DECLARE_METHOD(submit_renameat);
+RINGIO_DECLARE_METHOD(submit_mkdirat);
+RINGIO_DECLARE_METHOD(register_files);
+RINGIO_DECLARE_METHOD(register_buffers);
+RINGIO_DECLARE_METHOD(link);
+/* METH_NOARGS ones */
+PyObject *ringio_meth_unregister_files(PyObject *self, PyObject *unused);
+PyObject *ringio_meth_unregister_buffers(PyObject *self, PyObject *unused);
+extern const char ringio_doc_unregister_files[];
+extern const char ringio_doc_unregister_buffers[];
+/* submit_close(fd, fixed=True): close direct descriptor `slot`. */
+PyObject *ringio_ring_submit_close_direct(RingioRing *r, PyObject *slot, PyObject *user_data);
+/* Module init of the file pieces: Link and StatxResult types, constants. */
+int ringio_files_init(PyObject *module, ringio_state *st);
+
 #define RINGIO_METH_FASTKW(name, fn, doc) \
     {name, (PyCFunction)(void (*)(void))(fn), METH_FASTCALL | METH_KEYWORDS, doc}
 
@@ -481,6 +526,20 @@ RINGIO_DECLARE_METHOD(submit_socket);
     RINGIO_SOCKET_METHOD(submit_accept), RINGIO_SOCKET_METHOD(submit_accept_multishot), \
     RINGIO_SOCKET_METHOD(submit_connect), RINGIO_SOCKET_METHOD(submit_shutdown),      \
     RINGIO_SOCKET_METHOD(submit_close), RINGIO_SOCKET_METHOD(submit_socket)
+
+#define RINGIO_SUBMIT_FILE_METHODS                                                    \
+    RINGIO_SOCKET_METHOD(submit_openat), RINGIO_SOCKET_METHOD(submit_read),           \
+    RINGIO_SOCKET_METHOD(submit_write), RINGIO_SOCKET_METHOD(submit_readv),           \
+    RINGIO_SOCKET_METHOD(submit_writev), RINGIO_SOCKET_METHOD(submit_fsync),          \
+    RINGIO_SOCKET_METHOD(submit_fallocate), RINGIO_SOCKET_METHOD(submit_statx),       \
+    RINGIO_SOCKET_METHOD(submit_unlinkat), RINGIO_SOCKET_METHOD(submit_renameat),     \
+    RINGIO_SOCKET_METHOD(submit_mkdirat), RINGIO_SOCKET_METHOD(register_files),       \
+    RINGIO_SOCKET_METHOD(register_buffers),                                           \
+    {"unregister_files", (PyCFunction)ringio_meth_unregister_files, METH_NOARGS,      \
+     ringio_doc_unregister_files},                                                    \
+    {"unregister_buffers", (PyCFunction)ringio_meth_unregister_buffers, METH_NOARGS,  \
+     ringio_doc_unregister_buffers},                                                  \
+    RINGIO_SOCKET_METHOD(link)
 
 /* ---- types and module pieces ----------------------------------------------------- */
 

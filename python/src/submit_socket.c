@@ -731,18 +731,25 @@ PyObject *ringio_meth_submit_shutdown(PyObject *self, PyObject *const *args, Py_
 }
 
 const char ringio_doc_submit_close[] =
-    "submit_close($self, fd, user_data=None)\n--\n\n"
+    "submit_close($self, fd, user_data=None, *, fixed=False)\n--\n\n"
     "Close fd.  Pass a descriptor nobody else owns (socket.detach() it first): Python "
-    "would otherwise close it again.  result is None; res is 0 or -errno.";
+    "would otherwise close it again.  With fixed=True, fd is a slot of the registered file "
+    "table and the direct descriptor in it is closed.  result is None; res is 0 or -errno.";
 
 PyObject *ringio_meth_submit_close(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                                    PyObject *kwnames)
 {
-    static const char *const names[] = {"fd", "user_data", NULL};
-    PyObject *argv[2];
+    static const char *const names[] = {"fd", "user_data", "fixed", NULL};
+    PyObject *argv[3];
     int fd;
-    if (ringio_parse_args("submit_close", args, nargs, kwnames, names, 2, 1, argv) < 0 ||
-        arg_fd(argv[0], &fd) < 0)
+    if (ringio_parse_args("submit_close", args, nargs, kwnames, names, 2, 1, argv) < 0)
+        return NULL;
+    int fixed = argv[2] != NULL ? PyObject_IsTrue(argv[2]) : 0;
+    if (fixed < 0)
+        return NULL;
+    if (fixed) /* a direct descriptor: slot argv[0] of the registered file table */
+        return ringio_ring_submit_close_direct((RingioRing *)self, argv[0], argv[1]);
+    if (arg_fd(argv[0], &fd) < 0)
         return NULL;
     return ringio_ring_submit_close((RingioRing *)self, fd, argv[1]);
 }

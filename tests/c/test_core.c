@@ -2283,6 +2283,247 @@ static void test_wait(void)
 }
 
 /* ================================================================== */
+/* files and linked chains                                             */
+/* ================================================================== */
+
+static void test_link_chain(void)
+{
+    /* NOW mode: the chain waits in the core until link_end, then goes in
+     * one enter, contiguous, LINK on all but the last. */
+    {
+        struct env e;
+        REQUIRE(env_open(&e, 8, 16) == 0);
+        struct towner o[3];
+        uint64_t t[3] = {0};
+        for (int i = 0; i < 3; i++)
+            towner_init(&o[i]);
+        CHECK_EQ(ringio_core_link_begin(e.c, false), 0);
+        CHECK_EQ(ringio_core_link_begin(e.c, false), -EBUSY); /* no nesting */
+        CHECK(ringio_core_linking(e.c));
+        for (int i = 0; i < 3; i++)
+            CHECK_EQ(ringio_submit_nop(e.c, &o[i].base, &t[i]), 0);
+        CHECK_EQ(e.rec.enters, 0);
+        CHECK_EQ(fake_sq_unpublished(e.fb), 0);
+        CHECK_EQ(ringio_core_link_end(e.c, false), 3);
+        CHECK(!ringio_core_linking(e.c));
+        CHECK_EQ(e.rec.enters, 1);
+        REQUIRE(e.rec.log_len == 3);
+        for (int i = 0; i < 3; i++) {
+            CHECK_EQ(e.rec.log[i].user_data, t[i]);
+            CHECK_EQ(e.rec.log[i].flags & IOSQE_IO_LINK, i < 2 ? IOSQE_IO_LINK : 0);
+            CHECK_EQ(e.rec.log[i].flags & IOSQE_IO_HARDLINK, 0);
+        }
+        CHECK_EQ(reap_all(&e), 3); /* the fake kernel completes NOPs by itself */
+        for (int i = 0; i < 3; i++)
+            CHECK_EQ(o[i].released, 1);
+        /* hard links, and an empty chain */
+        CHECK_EQ(ringio_core_link_begin(e.c, true), 0);
+        CHECK_EQ(ringio_submit_nop(e.c, &o[0].base, &t[0]), 0);
+        CHECK_EQ(ringio_submit_nop(e.c, &o[1].base, &t[1]), 0);
+        CHECK_EQ(ringio_core_link_end(e.c, false), 2);
+        REQUIRE(e.rec.log_len == 5);
+        CHECK_EQ(e.rec.log[3].flags & (IOSQE_IO_LINK | IOSQE_IO_HARDLINK), IOSQE_IO_HARDLINK);
+        CHECK_EQ(e.rec.log[4].flags & (IOSQE_IO_LINK | IOSQE_IO_HARDLINK), 0);
+        CHECK_EQ(ringio_core_link_begin(e.c, false), 0);
+        CHECK_EQ(ringio_core_link_end(e.c, false), 0);
+        CHECK_EQ(ringio_core_link_end(e.c, false), -EINVAL); /* not linking */
+        env_done(&e);
+        CHECK_EQ(o[0].released, 2);
+        CHECK_EQ(o[1].released, 2);
+    }
+    /* Longer than the SQ: the op past sq_entries is refused; an aborted chain
+     * reaches nobody and completes -ECANCELED, each owner released once. */
+    {
+        struct env e;
+        REQUIRE(env_open(&e, 4, 16) == 0);
+        struct towner o[5];
+        uint64_t t[5] = {0};
+        for (int i = 0; i < 5; i++)
+            towner_init(&o[i]);
+        CHECK_EQ(ringio_core_link_begin(e.c, false), 0);
+        for (int i = 0; i < 4; i++)
+            CHECK_EQ(ringio_submit_nop(e.c, &o[i].base, &t[i]), 0);
+        CHECK_EQ(ringio_submit_nop(e.c, &o[4].base, &t[4]), -EBUSY);
+        CHECK_EQ(o[4].released, 0);
+        CHECK_EQ(ringio_core_link_end(e.c, true), 0);
+        CHECK_EQ(e.rec.enters, 0);
+        CHECK_EQ(e.rec.log_len, 0);
+        CHECK_EQ(reap_all(&e), 4);
+        for (int i = 0; i < 4; i++) {
+            const struct ringio_event *ev = cap_find(e.cap, t[i]);
+            REQUIRE(ev != NULL);
+            CHECK_EQ(ev->res, -ECANCELED);
+            CHECK(ev->final);
+            CHECK_EQ(o[i].released, 1);
+        }
+        env_done(&e);
+    }
+    /* Strict batch with too little room: the chain fails whole (-EBUSY),
+     * the staged work before it is untouched. */
+    {
+        struct env e;
+        REQUIRE(env_open(&e, 4, 16) == 0);
+        ringio_core_set_mode(e.c, RINGIO_SUBMIT_STRICT);
+        struct towner o[5];
+        uint64_t t[5] = {0};
+        for (int i = 0; i < 5; i++)
+            towner_init(&o[i]);
+        for (int i = 0; i < 3; i++)
+            CHECK_EQ(ringio_submit_nop(e.c, &o[i].base, &t[i]), 0);
+        CHECK_EQ(ringio_core_link_begin(e.c, false), 0);
+        CHECK_EQ(ringio_submit_nop(e.c, &o[3].base, &t[3]), 0);
+        CHECK_EQ(ringio_submit_nop(e.c, &o[4].base, &t[4]), 0);
+        CHECK_EQ(ringio_core_link_end(e.c, false), -EBUSY);
+        CHECK_EQ(ringio_core_submit(e.c), 3);
+        CHECK_EQ(reap_all(&e), 5);
+        CHECK_EQ(cap_find(e.cap, t[3])->res, -ECANCELED);
+        CHECK_EQ(cap_find(e.cap, t[4])->res, -ECANCELED);
+        CHECK_EQ(cap_find(e.cap, t[0])->res, 0);
+        for (int i = 0; i < 5; i++)
+            CHECK_EQ(o[i].released, 1);
+        env_done(&e);
+    }
+    /* Close with a chain open: its owners are released exactly once. */
+    {
+        struct env e;
+        REQUIRE(env_open(&e, 4, 16) == 0);
+        struct towner o;
+        uint64_t t = 0;
+        towner_init(&o);
+        CHECK_EQ(ringio_core_link_begin(e.c, false), 0);
+        CHECK_EQ(ringio_submit_nop(e.c, &o.base, &t), 0);
+        ringio_core_close(e.c, 0);
+        CHECK_EQ(o.released, 1);
+        env_done(&e);
+        CHECK_EQ(o.released, 1);
+    }
+}
+
+static void test_file_sqes(void)
+{
+    struct env e;
+    REQUIRE(env_open(&e, 32, 64) == 0);
+    struct towner o[12];
+    uint64_t t[12] = {0};
+    for (int i = 0; i < 12; i++)
+        towner_init(&o[i]);
+    char buf[64];
+    struct iovec iov[2] = {{buf, 8}, {buf + 8, 8}};
+    char stx[256];
+    CHECK_EQ(ringio_submit_openat(e.c, &o[0].base, AT_FDCWD, "p", O_RDONLY, 0644, 3, &t[0]), 0);
+    CHECK_EQ(ringio_submit_read(e.c, &o[1].base, 2, buf, 64, RINGIO_OFFSET_CURRENT,
+                                RINGIO_OPT_FIXED_FILE, &t[1]), 0);
+    CHECK_EQ(ringio_submit_write_fixed(e.c, &o[2].base, 5, buf, 16, 4096, 7, 0, &t[2]), 0);
+    CHECK_EQ(ringio_submit_readv(e.c, &o[3].base, 5, iov, 2, 100, 0, &t[3]), 0);
+    CHECK_EQ(ringio_submit_fsync(e.c, &o[4].base, 5, IORING_FSYNC_DATASYNC, 0, &t[4]), 0);
+    CHECK_EQ(ringio_submit_fallocate(e.c, &o[5].base, 5, 1, 10, 20, 0, &t[5]), 0);
+    CHECK_EQ(ringio_submit_statx(e.c, &o[6].base, 9, "s", AT_EMPTY_PATH, 0x7ff,
+                                 (struct statx *)(void *)stx, &t[6]), 0);
+    CHECK_EQ(ringio_submit_close_direct(e.c, &o[7].base, 3, &t[7]), 0);
+    CHECK_EQ(ringio_submit_renameat(e.c, &o[8].base, 4, "a", 6, "b", 1, &t[8]), 0);
+    CHECK_EQ(ringio_submit_unlinkat(e.c, &o[9].base, AT_FDCWD, "u", AT_REMOVEDIR, &t[9]), 0);
+    CHECK_EQ(ringio_submit_mkdirat(e.c, &o[10].base, AT_FDCWD, "m", 0755, &t[10]), 0);
+    CHECK_EQ(ringio_submit_openat(e.c, &o[11].base, AT_FDCWD, "q", O_RDONLY, 0,
+                                  IORING_FILE_INDEX_ALLOC, &t[11]), 0);
+    const struct io_uring_sqe *s;
+    s = fake_log_find(&e.rec, t[0]);
+    REQUIRE(s != NULL);
+    CHECK_EQ(s->opcode, IORING_OP_OPENAT);
+    CHECK_EQ(s->fd, AT_FDCWD);
+    CHECK_EQ(s->len, 0644);
+    CHECK_EQ(s->open_flags, (unsigned)O_RDONLY);
+    CHECK_EQ(s->file_index, 3);
+    s = fake_log_find(&e.rec, t[1]);
+    CHECK_EQ(s->opcode, IORING_OP_READ);
+    CHECK_EQ(s->off, UINT64_MAX);
+    CHECK_EQ(s->flags & IOSQE_FIXED_FILE, IOSQE_FIXED_FILE);
+    CHECK_EQ(s->fd, 2);
+    s = fake_log_find(&e.rec, t[2]);
+    CHECK_EQ(s->opcode, IORING_OP_WRITE_FIXED);
+    CHECK_EQ(s->buf_index, 7);
+    CHECK_EQ(s->off, 4096);
+    CHECK_EQ(s->len, 16);
+    s = fake_log_find(&e.rec, t[3]);
+    CHECK_EQ(s->opcode, IORING_OP_READV);
+    CHECK_EQ(s->addr, (uint64_t)(uintptr_t)iov);
+    CHECK_EQ(s->len, 2);
+    CHECK_EQ(s->off, 100);
+    s = fake_log_find(&e.rec, t[4]);
+    CHECK_EQ(s->opcode, IORING_OP_FSYNC);
+    CHECK_EQ(s->fsync_flags, IORING_FSYNC_DATASYNC);
+    s = fake_log_find(&e.rec, t[5]);
+    CHECK_EQ(s->opcode, IORING_OP_FALLOCATE);
+    CHECK_EQ(s->len, 1);
+    CHECK_EQ(s->off, 10);
+    CHECK_EQ(s->addr, 20);
+    s = fake_log_find(&e.rec, t[6]);
+    CHECK_EQ(s->opcode, IORING_OP_STATX);
+    CHECK_EQ(s->fd, 9);
+    CHECK_EQ(s->len, 0x7ff);
+    CHECK_EQ(s->off, (uint64_t)(uintptr_t)stx);
+    CHECK_EQ(s->statx_flags, (unsigned)AT_EMPTY_PATH);
+    s = fake_log_find(&e.rec, t[7]);
+    CHECK_EQ(s->opcode, IORING_OP_CLOSE);
+    CHECK_EQ(s->fd, 0);
+    CHECK_EQ(s->file_index, 4);
+    s = fake_log_find(&e.rec, t[8]);
+    CHECK_EQ(s->opcode, IORING_OP_RENAMEAT);
+    CHECK_EQ(s->fd, 4);
+    CHECK_EQ(s->len, 6);
+    CHECK_EQ(s->rename_flags, 1);
+    s = fake_log_find(&e.rec, t[9]);
+    CHECK_EQ(s->opcode, IORING_OP_UNLINKAT);
+    CHECK_EQ(s->unlink_flags, (unsigned)AT_REMOVEDIR);
+    s = fake_log_find(&e.rec, t[10]);
+    CHECK_EQ(s->opcode, IORING_OP_MKDIRAT);
+    CHECK_EQ(s->len, 0755);
+    s = fake_log_find(&e.rec, t[11]);
+    CHECK_EQ(s->file_index, IORING_FILE_INDEX_ALLOC);
+    /* bad arguments leave nothing behind */
+    struct towner x;
+    towner_init(&x);
+    uint64_t tx;
+    CHECK_EQ(ringio_submit_read(e.c, &x.base, -1, buf, 1, 0, 0, &tx), -EBADF);
+    CHECK_EQ(ringio_submit_read(e.c, &x.base, 1, buf, 1, 0, 0x80, &tx), -EINVAL);
+    CHECK_EQ(ringio_submit_openat(e.c, &x.base, -5, "p", 0, 0, 0, &tx), -EBADF);
+    CHECK_EQ(ringio_submit_fsync(e.c, &x.base, 1, 0x40, 0, &tx), -EINVAL);
+    CHECK_EQ(ringio_submit_statx(e.c, &x.base, AT_FDCWD, "s", 0, 0, NULL, &tx), -EINVAL);
+    CHECK_EQ(x.released, 0);
+    /* registration on a backend without it */
+    int fds[1] = {-1};
+    int rf = ringio_core_register_files(e.c, fds, 1);
+    CHECK(rf == -EOPNOTSUPP || rf == 0);
+    env_done(&e);
+}
+
+/* An openat completion nobody saw is closed at close, unless it opened into
+ * the fixed file table (res is then a slot or 0, never an fd: fd 0 stays). */
+static void test_close_openat_fds(void)
+{
+    struct env e;
+    REQUIRE(env_open(&e, 8, 16) == 0);
+    struct towner a, d;
+    towner_init(&a);
+    towner_init(&d);
+    uint64_t ta, td;
+    CHECK_EQ(ringio_submit_openat(e.c, &a.base, AT_FDCWD, "x", O_RDONLY, 0, 0, &ta), 0);
+    CHECK_EQ(ringio_submit_openat(e.c, &d.base, AT_FDCWD, "x", O_RDONLY, 0, 1, &td), 0);
+    int fd_a = real_fd();
+    int fd_keep = real_fd(); /* what a direct open's res could be mistaken for */
+    CHECK_EQ(fake_complete(e.fb, ta, fd_a, 0), 0);
+    CHECK_EQ(fake_complete(e.fb, td, fd_keep, 0), 0);
+    ringio_core_close(e.c, 0);
+    CHECK(fd_is_closed(fd_a));
+    CHECK(fd_is_open(fd_keep));
+    CHECK_EQ(a.released, 1);
+    CHECK_EQ(d.released, 1);
+    env_done(&e);
+    close(fd_keep);
+    if (fd_is_open(fd_a))
+        close(fd_a);
+}
+
+/* ================================================================== */
 
 struct test {
     const char *name;
@@ -2312,6 +2553,9 @@ static const struct test tests[] = {
     {"sqe_contents", test_sqe_contents},
     {"bad_args", test_bad_args},
     {"wait", test_wait},
+    {"link_chain", test_link_chain},
+    {"file_sqes", test_file_sqes},
+    {"close_openat_fds", test_close_openat_fds},
 };
 
 int main(int argc, char **argv)

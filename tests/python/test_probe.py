@@ -76,7 +76,7 @@ def test_constants_exported():
         assert isinstance(getattr(ringio, name), int), name
         assert name in ringio.__all__
     kinds = {getattr(ringio, n) for n in dir(ringio) if n.startswith("COMPLETION_KIND_")}
-    assert len(kinds) == 18  # one per Completion kind (nop ... socket)
+    assert len(kinds) == 29  # one per Completion kind (nop ... socket, openat ... mkdirat)
 
 
 def _run_cli(env, *args):

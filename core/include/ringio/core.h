@@ -172,6 +172,85 @@ int ringio_submit_close(struct ringio_core *c, struct ringio_owner *o, int fd, u
 int ringio_submit_socket(struct ringio_core *c, struct ringio_owner *o, int domain, int type,
                          int protocol, uint64_t *token);
 
+/* ---- files (prep_file.c) ------------------------------------------------ */
+
+struct statx; /* <sys/stat.h> with _GNU_SOURCE, or <linux/stat.h> */
+struct iovec;
+
+/* opts for the fd-based file operations. */
+#define RINGIO_OPT_FIXED_FILE (1u << 0) /* fd is a slot of the registered file
+                                         * table (IOSQE_FIXED_FILE) */
+
+/* Offset meaning "the file's current position" (the kernel's -1). */
+#define RINGIO_OFFSET_CURRENT UINT64_MAX
+
+/* file_index for openat: 0 opens a normal fd (res = fd); n > 0 installs the
+ * file as direct descriptor n - 1 of the registered table (res = 0); and
+ * IORING_FILE_INDEX_ALLOC lets the kernel pick a free slot (res = slot). */
+int ringio_submit_openat(struct ringio_core *c, struct ringio_owner *o, int dfd,
+                         const char *path, int flags, unsigned mode, unsigned file_index,
+                         uint64_t *token);
+int ringio_submit_read(struct ringio_core *c, struct ringio_owner *o, int fd, void *buf,
+                       size_t len, uint64_t off, unsigned opts, uint64_t *token);
+int ringio_submit_write(struct ringio_core *c, struct ringio_owner *o, int fd, const void *buf,
+                        size_t len, uint64_t off, unsigned opts, uint64_t *token);
+/* READ_FIXED / WRITE_FIXED: buf..buf+len must lie inside registered buffer
+ * buf_index (the kernel checks: -EFAULT otherwise). */
+int ringio_submit_read_fixed(struct ringio_core *c, struct ringio_owner *o, int fd, void *buf,
+                             size_t len, uint64_t off, unsigned buf_index, unsigned opts,
+                             uint64_t *token);
+int ringio_submit_write_fixed(struct ringio_core *c, struct ringio_owner *o, int fd,
+                              const void *buf, size_t len, uint64_t off, unsigned buf_index,
+                              unsigned opts, uint64_t *token);
+int ringio_submit_readv(struct ringio_core *c, struct ringio_owner *o, int fd,
+                        const struct iovec *iov, unsigned iovcnt, uint64_t off, unsigned opts,
+                        uint64_t *token);
+int ringio_submit_writev(struct ringio_core *c, struct ringio_owner *o, int fd,
+                         const struct iovec *iov, unsigned iovcnt, uint64_t off, unsigned opts,
+                         uint64_t *token);
+/* fsync_flags: 0 or IORING_FSYNC_DATASYNC. */
+int ringio_submit_fsync(struct ringio_core *c, struct ringio_owner *o, int fd,
+                        unsigned fsync_flags, unsigned opts, uint64_t *token);
+int ringio_submit_fallocate(struct ringio_core *c, struct ringio_owner *o, int fd, int mode,
+                            uint64_t off, uint64_t len, unsigned opts, uint64_t *token);
+int ringio_submit_statx(struct ringio_core *c, struct ringio_owner *o, int dfd,
+                        const char *path, int flags, unsigned mask, struct statx *out,
+                        uint64_t *token);
+/* Close direct descriptor `slot` of the registered file table. */
+int ringio_submit_close_direct(struct ringio_core *c, struct ringio_owner *o, unsigned slot,
+                               uint64_t *token);
+int ringio_submit_unlinkat(struct ringio_core *c, struct ringio_owner *o, int dfd,
+                           const char *path, int flags, uint64_t *token);
+int ringio_submit_renameat(struct ringio_core *c, struct ringio_owner *o, int olddfd,
+                           const char *oldpath, int newdfd, const char *newpath, unsigned flags,
+                           uint64_t *token);
+int ringio_submit_mkdirat(struct ringio_core *c, struct ringio_owner *o, int dfd,
+                          const char *path, unsigned mode, uint64_t *token);
+
+/* Registered files (fds[i] or -1 for an empty slot) and buffers; n == 0
+ * unregisters.  -EOPNOTSUPP when the backend has no such registration,
+ * -ENOMEM for buffers usually means RLIMIT_MEMLOCK (pinned pages). */
+int ringio_core_register_files(struct ringio_core *c, const int *fds, unsigned n);
+int ringio_core_register_buffers(struct ringio_core *c, const struct iovec *iov, unsigned n);
+
+/*
+ * Linked chains (IOSQE_IO_LINK).  Between link_begin and link_end every
+ * operation prepared is held back in the core, not in the SQ.  link_end
+ * reserves SQ room for the whole chain at once, copies it contiguously with
+ * IOSQE_IO_LINK on every SQE but the last, and submits it per the mode (the
+ * chain is never split across enters).  When that reservation fails (-EBUSY)
+ * or abort is true, no SQE of the chain reaches the kernel and each of its
+ * operations completes with -ECANCELED, as the kernel completes the rest of a
+ * failed chain.  Returns the chain length or -errno.  link_begin: -EBUSY when
+ * a chain is already open (chains do not nest).  A chain is at most
+ * sq_entries long (the next op_begin fails with -EBUSY).
+ */
+/* hard: IOSQE_IO_HARDLINK instead of IOSQE_IO_LINK, so that a failure (or a
+ * short read/write) does not cancel the rest of the chain. */
+int ringio_core_link_begin(struct ringio_core *c, bool hard);
+int ringio_core_link_end(struct ringio_core *c, bool abort);
+bool ringio_core_linking(const struct ringio_core *c);
+
 /* Wake a thread blocked in ringio_core_wait_block(): submits the internal
  * wake NOP at once, whatever the mode.  The waiter sees an event with
  * wake == true. */

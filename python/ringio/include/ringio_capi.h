@@ -109,6 +109,19 @@ extern "C" {
 #define RINGIO_CAPI_KIND_CLOSE 16
 #define RINGIO_CAPI_KIND_SOCKET 17
 
+/* File operations (kinds only: they are submitted through Python methods). */
+#define RINGIO_CAPI_KIND_OPENAT 18
+#define RINGIO_CAPI_KIND_READ 19
+#define RINGIO_CAPI_KIND_WRITE 20
+#define RINGIO_CAPI_KIND_READV 21
+#define RINGIO_CAPI_KIND_WRITEV 22
+#define RINGIO_CAPI_KIND_FSYNC 23
+#define RINGIO_CAPI_KIND_FALLOCATE 24
+#define RINGIO_CAPI_KIND_STATX 25
+#define RINGIO_CAPI_KIND_UNLINKAT 26
+#define RINGIO_CAPI_KIND_RENAMEAT 27
+#define RINGIO_CAPI_KIND_MKDIRAT 28
+
 /*
  * A C serving callback (ring_set_c_callback).  A serve_completions() worker
  * calls it, with the GIL held, for every completion it reaps, instead of
