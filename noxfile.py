@@ -4,6 +4,7 @@
     .venv/bin/nox -s tests        # what CI runs (.ci/run): C tests with -Werror and under ASan+UBSan,
                                   # fuzz corpora + 30 s of fuzzing per target, pip install ., pytest (and again
                                   # against an ASan+UBSan build of the extension), ruff, doc links
+    .venv/bin/nox -s conformance  # pip install . and pytest on both backends (io_uring, then the sim)
     .venv/bin/nox -s asan         # C tests and pytest under AddressSanitizer + UBSan (clang)
     .venv/bin/nox -s fuzz -- 120  # every libFuzzer target for 120 s each (default 60)
     .venv/bin/nox -s fuzz-regress # every libFuzzer target over its seed corpus, no mutation
@@ -120,11 +121,27 @@ def tests(session: nox.Session) -> None:
 
     session.install(PYTEST)
     _install_ringio(session)
-    session.run("pytest", "tests/python", "-q", *session.posargs)
+    _run_conformance(session, *session.posargs)
     _run_sanitized_pytest(session)
 
     _run_lint(session)
     _check_docs(session)
+
+
+def _run_conformance(session: nox.Session, *args: str) -> None:
+    """The pytest suite twice: on io_uring, then with every plain Ring() on the simulated kernel
+    (RINGIO_BACKEND=sim; tests marked `kernel` are skipped there, with the reason)."""
+    session.run("pytest", "tests/python", "-q", *args, env={"RINGIO_BACKEND": "uring"})
+    session.run("pytest", "tests/python", "-q", *args, env={"RINGIO_BACKEND": "sim"})
+
+
+@nox.session(reuse_venv=True)
+def conformance(session: nox.Session) -> None:
+    """pip install . and the pytest suite on both backends (uring, then sim)."""
+    _install_build_tools(session)
+    session.install(PYTEST)
+    _install_ringio(session)
+    _run_conformance(session, *session.posargs)
 
 
 def _run_sanitized_pytest(session: nox.Session) -> None:
@@ -147,11 +164,12 @@ def _run_sanitized_pytest(session: nox.Session) -> None:
     ).stdout.strip()
     if not Path(runtime).is_file():
         session.error(f"clang's ASan runtime not found ({runtime}): run `bash ci/bootstrap.sh` (libclang-rt-14-dev)")
-    session.run(
-        "python", "-m", "pytest", "tests/python", "-q", "-p", "no:cacheprovider",
-        env={"LD_PRELOAD": runtime, "ASAN_OPTIONS": "detect_leaks=0",
-             "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1"},
-    )
+    for backend in ("uring", "sim"):
+        session.run(
+            "python", "-m", "pytest", "tests/python", "-q", "-p", "no:cacheprovider",
+            env={"LD_PRELOAD": runtime, "ASAN_OPTIONS": "detect_leaks=0",
+                 "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1", "RINGIO_BACKEND": backend},
+        )
 
 
 @nox.session(reuse_venv=True)
