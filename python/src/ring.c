@@ -1213,6 +1213,24 @@ static PyObject *open_uint(RingioRing *self, unsigned v)
     return PyLong_FromUnsignedLong(v);
 }
 
+int ringio_ring_fd_used(RingioRing *r)
+{
+    /* The sim keeps its fd readable only once someone may poll it. */
+    if (!r->is_sim || __atomic_load_n(&r->sim_notify, __ATOMIC_ACQUIRE))
+        return 0;
+    if (ringio_ring_lock_open(r) < 0)
+        return -1;
+    int rc = ringio_sim_notify_enable(r->sim_backend);
+    __atomic_store_n(&r->sim_notify, true, __ATOMIC_RELEASE);
+    ringio_release_list(ringio_ring_unlock(r));
+    if (rc < 0) {
+        errno = -rc;
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *get_fd(RingioRing *self, void *c)
 {
     (void)c;
@@ -1220,6 +1238,8 @@ static PyObject *get_fd(RingioRing *self, void *c)
         ringio_raise_closed(self);
         return NULL;
     }
+    if (ringio_ring_fd_used(self) < 0)
+        return NULL;
     return PyLong_FromLong(self->fd);
 }
 static PyObject *get_features(RingioRing *self, void *c)
