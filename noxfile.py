@@ -129,10 +129,17 @@ def tests(session: nox.Session) -> None:
 
 
 def _run_conformance(session: nox.Session, *args: str) -> None:
-    """The pytest suite twice: on io_uring, then with every plain Ring() on the simulated kernel
-    (RINGIO_BACKEND=sim; tests marked `kernel` are skipped there, with the reason)."""
+    """The pytest suite on io_uring, then with every plain Ring() on the simulated kernel
+    (RINGIO_BACKEND=sim; tests marked `kernel` are skipped there, with the reason), then on the sim
+    again with io_uring_setup blocked by seccomp (ci/no_io_uring.py)."""
     session.run("pytest", "tests/python", "-q", *args, env={"RINGIO_BACKEND": "uring"})
     session.run("pytest", "tests/python", "-q", *args, env={"RINGIO_BACKEND": "sim"})
+    # And once where io_uring is blocked (a seccomp filter, as in containers): the import, the
+    # fallback and the whole sim run must not need the kernel's io_uring at all.
+    session.run(
+        "python", str(ROOT / "ci" / "no_io_uring.py"), "python", "-m", "pytest", "tests/python", "-q",
+        "-p", "no:cacheprovider", *args, env={"RINGIO_BACKEND": "sim"},
+    )
 
 
 @nox.session(reuse_venv=True)
