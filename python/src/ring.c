@@ -570,9 +570,13 @@ static int ring_wait_events(RingioRing *self, reap_buf *b, unsigned max, int64_t
             if (remaining < 0)
                 remaining = 0;
         }
+        /* A zero timeout only polls: entering with min_complete 0 still
+         * submits, runs task work and flushes the overflow backlog (and lets
+         * the sim make progress), without arming a kernel timer (~20 us). */
+        unsigned min_complete = remaining == 0 ? 0 : 1;
         int brc;
         Py_BEGIN_ALLOW_THREADS
-        brc = ringio_core_wait_block(core, to_submit, 1, remaining);
+        brc = ringio_core_wait_block(core, to_submit, min_complete, remaining);
         Py_END_ALLOW_THREADS
 
         /* The core is still there: close() needs the wait lock we hold. */
