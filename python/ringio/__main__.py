@@ -1,8 +1,8 @@
 """Command line: ``python -m ringio probe [--json]``,
-``python -m ringio bench [--quick] [--json] [--scenario NAME]``.
+``python -m ringio serve [--host H] [--port P] [--backend B]``,
+``python -m ringio bench [--quick] [--json [PATH]] [--png PATH] [--scenario NAME]``.
 
-Subcommands are registered in ``_COMMANDS``; later ones (``serve``) plug in
-the same way.
+Subcommands are registered in ``_COMMANDS``; each has ``--help``.
 """
 
 from __future__ import annotations
@@ -123,7 +123,28 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_bench)
 
 
-_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_probe, _add_bench]
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from . import serve
+
+    return serve.main(args)
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    from . import serve
+
+    p = sub.add_parser(
+        "serve",
+        help="run the HTTP/1.1 server on one ring (the Fibonacci service: POST /N)",
+        description="An HTTP/1.1 server on one ringio ring: multishot accept and receives, "
+        "one batched send per connection per loop turn, keep-alive and pipelining. "
+        "POST /N answers the Nth Fibonacci number (N <= 10000), GET / and GET /health "
+        "describe it; --app serves your own ringio.serve.App. SIGINT/SIGTERM stop it.",
+    )
+    serve.add_arguments(p)
+    p.set_defaults(func=_cmd_serve)
+
+
+_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_probe, _add_serve, _add_bench]
 
 
 def build_parser() -> argparse.ArgumentParser:
