@@ -24,7 +24,7 @@ def test_top_level_help_lists_every_command(subprocess_env):
     ("probe", ["--json", "--require"]),
     ("serve", ["--host", "--port", "--backend", "--app", "--idle-timeout", "--max-header-bytes",
                "--max-body-bytes"]),
-    ("bench", ["--quick", "--json", "--scenario", "--repeat"]),
+    ("bench", ["--quick", "--json", "--png", "--scenario", "--repeat"]),
 ])
 def test_subcommand_help(subprocess_env, cmd, options):
     p = _run(cmd, "--help", env=subprocess_env)
