@@ -246,6 +246,10 @@ def fibonacci_app() -> App:
 # --------------------------------------------------------------------------- wire format
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# Control characters other than HTAB, CR, LF anywhere in the head; a CR or LF that is not part
+# of a line break is caught by counting them against the lines.
+_CTL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_BAD_TARGET = re.compile(r"[\x00-\x20\x7f]")
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
 
 
@@ -254,6 +258,7 @@ def _reason(status: int) -> str:
 
 
 _STATUS_LINES: dict[int, bytes] = {}
+_PREFIXES: dict[tuple[int, str], bytes] = {}
 
 
 def _status_line(status: int) -> bytes:
@@ -273,6 +278,11 @@ class _BadRequest(Exception):
 def _parse_head(head: str, max_body: int) -> Request:
     """Parse the request line and headers (``head`` without the final CRLFCRLF)."""
     lines = head.split("\r\n")
+    if _CTL.search(head) is not None:
+        raise _BadRequest(400, "control character in the request head")
+    breaks = len(lines) - 1
+    if head.count("\r") != breaks or head.count("\n") != breaks:
+        raise _BadRequest(400, "bare CR or LF in the request head")
     parts = lines[0].split(" ")
     if len(parts) != 3:
         raise _BadRequest(400, "malformed request line")
@@ -283,7 +293,7 @@ def _parse_head(head: str, max_body: int) -> Request:
         raise _BadRequest(400, "malformed request line")
     if not _TOKEN.fullmatch(method):
         raise _BadRequest(400, "malformed method")
-    if not target.startswith("/") or any(c <= " " or c == "\x7f" for c in target):
+    if not target.startswith("/") or _BAD_TARGET.search(target) is not None:
         raise _BadRequest(400, "malformed request target")
     headers: dict[str, str] = {}
     for line in lines[1:]:
@@ -292,8 +302,6 @@ def _parse_head(head: str, max_body: int) -> Request:
             raise _BadRequest(400, "malformed header line")
         name = name.lower()
         value = value.strip(" \t")
-        if any(c < " " and c != "\t" or c == "\x7f" for c in value):
-            raise _BadRequest(400, "control character in a header value")
         old = headers.get(name)
         if old is None:
             headers[name] = value
@@ -661,19 +669,24 @@ class Server:
         self.counters["requests"] += 1
         keep = req is not None and req.keep_alive and not conn.closing
         body = resp.body
-        parts = [_status_line(resp.status), b"Content-Length: ", str(len(body)).encode(),
-                 b"\r\nContent-Type: ", resp.content_type.encode("latin-1"), b"\r\n"]
-        for k, v in resp.headers:
-            parts.append(f"{k}: {v}\r\n".encode("latin-1"))
+        key = (resp.status, resp.content_type)
+        prefix = _PREFIXES.get(key)
+        if prefix is None:  # status line and Content-Type, up to the Content-Length value
+            prefix = _status_line(resp.status) + b"Content-Type: " + resp.content_type.encode("latin-1") \
+                + b"\r\nContent-Length: "
+            if len(_PREFIXES) < 1024:
+                _PREFIXES[key] = prefix
+        extra = b""
+        if resp.headers:
+            extra = "".join(f"{k}: {v}\r\n" for k, v in resp.headers).encode("latin-1")
         if not keep:
             conn.closing = True
-            parts.append(b"Connection: close\r\n")
+            extra += b"Connection: close\r\n"
         elif req.version == "HTTP/1.0":
-            parts.append(b"Connection: keep-alive\r\n")
-        parts.append(b"\r\n")
-        if req is None or req.method != "HEAD":
-            parts.append(body)
-        data = b"".join(parts)
+            extra += b"Connection: keep-alive\r\n"
+        if req is not None and req.method == "HEAD":
+            body = b""
+        data = b"%s%d\r\n%s\r\n%s" % (prefix, len(resp.body), extra, body)
         conn.out.append(data)
         conn.out_bytes += len(data)
 
