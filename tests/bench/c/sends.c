@@ -3,9 +3,10 @@
  * batches of small sends on an AF_UNIX stream socketpair, drained by a reader.
  *
  *   sends N BATCH SIZE    N sends of SIZE bytes, BATCH per io_uring_submit_and_wait()
+ *   sends drain           read stdin until EOF: the reader of the Python rows
  *
- * A forked child drains the other end with 1 MiB read()s, as the Python
- * rows' reader process does.  Prints {"ops": N, "seconds": elapsed, "ok": every
+ * A forked child drains the other end with 1 MiB read()s, the same loop the
+ * Python rows' reader process (`sends drain`) runs.  Prints {"ops": N, "seconds": elapsed, "ok": every
  * send sent all its bytes}; the clock stops when the last send completes.
  * Built at bench time: cc -O2 sends.c -o build/bench/sends -luring
  */
@@ -18,9 +19,20 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+static void drain(int fd)
+{
+    static char sink[1 << 20];
+    while (read(fd, sink, sizeof(sink)) > 0)
+        ;
+}
+
 int main(int argc, char **argv)
 {
-    check_usage(argc == 4, "N BATCH SIZE");
+    if (argc == 2 && strcmp(argv[1], "drain") == 0) {
+        drain(0);
+        return 0;
+    }
+    check_usage(argc == 4, "N BATCH SIZE | drain");
     long n = strtol(argv[1], NULL, 10);
     long batch = strtol(argv[2], NULL, 10);
     long size = strtol(argv[3], NULL, 10);
@@ -34,9 +46,7 @@ int main(int argc, char **argv)
         die("fork", errno);
     if (child == 0) { /* the reader */
         close(sv[0]);
-        static char sink[1 << 20];
-        while (read(sv[1], sink, sizeof(sink)) > 0)
-            ;
+        drain(sv[1]);
         _exit(0);
     }
     close(sv[1]);
