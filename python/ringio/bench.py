@@ -1595,6 +1595,7 @@ def render_png(report: dict, path: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     panels = []
     for sc in report["scenarios"].values():
@@ -1623,13 +1624,15 @@ def render_png(report: dict, path: str) -> None:
         ax.set_yticklabels(labels, fontsize=8)
         ax.set_title(title, fontsize=9)
         ax.set_xlabel(unit, fontsize=8)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: _fmt_rate(x) if x else "0"))
         ax.tick_params(axis="x", labelsize=7)
         top = max(med)
         for yi, m in zip(y, med, strict=True):
             ax.text(m + top * 0.01, yi, _fmt_rate(m), va="center", fontsize=7)
         ax.set_xlim(0, top * 1.25)
     m = report["machine"]
-    fig.suptitle(f"{report.get('via') or report['command']}  |  {m['cpu']}, {m['cpus']} CPUs, "
+    via = report.get("via") or report["command"]
+    fig.suptitle(f"{via.split(' -- ')[0]}  |  {m['cpu']}, {m['cpus']} CPUs, "
                  f"kernel {m['kernel']}, {m['python']}  |  median of {report['repeats']} runs "
                  "(red: ringio, grey: C liburing)", fontsize=8)
     fig.tight_layout(rect=(0, 0, 1, 0.97))
