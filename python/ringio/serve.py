@@ -635,6 +635,10 @@ class Server:
                     req = _parse_head(head, self.max_body_bytes)
                     pos = end + 4
                     conn.head = req
+                    if req.content_length > n - pos and req.version == "HTTP/1.1" and \
+                            req.headers.get("expect", "").lower() == "100-continue":
+                        conn.out.append(b"HTTP/1.1 100 Continue\r\n\r\n")  # curl waits for it
+                        queued = True
                 length = req.content_length
                 if length:
                     if n - pos < length:

@@ -163,6 +163,17 @@ def test_request_split_into_single_bytes(server):
         f.close()
 
 
+def test_expect_100_continue(server):
+    with _raw(server) as s:
+        s.sendall(b"POST /17 HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+        f = s.makefile("rb")
+        assert f.readline() == b"HTTP/1.1 100 Continue\r\n"
+        assert f.readline() == b"\r\n"
+        s.sendall(b"body")
+        assert _read_response(f)[::2] == (200, b"1597\n")
+        f.close()
+
+
 def test_request_body_is_delivered(backend):
     app = App()
     app.add("POST", "/echo", lambda req: req.body[::-1])
