@@ -79,16 +79,17 @@ class Response:
 
     __slots__ = ("status", "body", "content_type", "headers")
 
-    def __init__(self, body: bytes | str = b"", status: int = 200, *,
+    def __init__(self, body: bytes | str | bytearray | memoryview = b"", status: int = 200, *,
                  content_type: str | None = None,
                  headers: list[tuple[str, str]] | dict[str, str] | None = None) -> None:
         if isinstance(body, str):
             body = body.encode()
             content_type = content_type or "text/plain; charset=utf-8"
-        self.status = int(status)
-        self.body = bytes(body)
+        self.status = status if status.__class__ is int else int(status)
+        self.body = body if body.__class__ is bytes else bytes(body)
         self.content_type = content_type or "application/octet-stream"
-        self.headers = list(headers.items()) if isinstance(headers, dict) else list(headers or ())
+        self.headers = () if not headers else list(headers.items()) if isinstance(headers, dict) \
+            else list(headers)
 
 
 class HTTPError(Exception):
@@ -250,6 +251,7 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # of a line break is caught by counting them against the lines.
 _CTL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _BAD_TARGET = re.compile(r"[\x00-\x20\x7f]")
+_COMMON_METHODS = frozenset(("GET", "POST", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"))
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
 
 
@@ -291,7 +293,7 @@ def _parse_head(head: str, max_body: int) -> Request:
         if version.startswith("HTTP/") and len(version) == 8 and version[5].isdigit():
             raise _BadRequest(505, "HTTP/1.0 and HTTP/1.1 only")
         raise _BadRequest(400, "malformed request line")
-    if not _TOKEN.fullmatch(method):
+    if method not in _COMMON_METHODS and not _TOKEN.fullmatch(method):
         raise _BadRequest(400, "malformed method")
     if not target.startswith("/") or _BAD_TARGET.search(target) is not None:
         raise _BadRequest(400, "malformed request target")
@@ -628,11 +630,7 @@ class Server:
                         break
                     if end - pos > self.max_header_bytes:
                         raise _BadRequest(431, f"the header limit is {self.max_header_bytes} bytes")
-                    try:
-                        head = bytes(data[pos:end]).decode("latin-1")
-                    except UnicodeDecodeError:  # pragma: no cover -- latin-1 decodes anything
-                        raise _BadRequest(400, "undecodable header") from None
-                    req = _parse_head(head, self.max_body_bytes)
+                    req = _parse_head(data[pos:end].decode("latin-1"), self.max_body_bytes)
                     pos = end + 4
                     conn.head = req
                     if req.content_length > n - pos and req.version == "HTTP/1.1" and \
