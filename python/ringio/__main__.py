@@ -113,11 +113,12 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "bench",
-        help="measure ringio against asyncio, uvloop, liburing, uring-api and C liburing",
-        description="Scenarios nop, echo and timers; each implementation gets a warm-up run "
-        "and 5 measured runs, reported as median [min-max] with ratios to a C liburing "
-        "program and to asyncio measured in the same run.  Prints a Markdown table "
-        "(or JSON with --json); progress goes to stderr.",
+        help="measure ringio against asyncio, uvloop, liburing, uring-api, http.server and C liburing",
+        description=f"Scenarios {', '.join(bench.SCENARIOS)}; each implementation gets a warm-up "
+        "run and 5 measured runs, reported as median [min-max] with ratios to a C liburing "
+        "program, to asyncio and to each scenario's peers, measured in the same run.  Prints a "
+        "Markdown table (JSON with a bare --json; --json PATH writes it to a file), draws a PNG "
+        "with --png PATH; progress goes to stderr.  The http scenario needs wrk.",
     )
     bench.add_arguments(p)
     p.set_defaults(func=_cmd_bench)

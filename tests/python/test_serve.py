@@ -389,8 +389,8 @@ def test_stop_with_connections_open(backend):
             c.close()
 
 
-def _start_cli(backend: str, env: dict) -> tuple[subprocess.Popen, int]:
-    p = subprocess.Popen([sys.executable, "-m", "ringio", "serve", "--port", "0", "--backend", backend],
+def _start_cli(backend: str, env: dict, *extra: str) -> tuple[subprocess.Popen, int]:
+    p = subprocess.Popen([sys.executable, "-m", "ringio", "serve", "--port", "0", "--backend", backend, *extra],
                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     sel = selectors.DefaultSelector()
     sel.register(p.stderr, selectors.EVENT_READ)
@@ -435,3 +435,30 @@ def test_cli_reports_a_busy_port(subprocess_env, uring):
                            capture_output=True, text=True, timeout=30, env=subprocess_env)
     assert p.returncode == 1
     assert "cannot listen" in p.stderr
+
+
+def test_cli_serves_a_user_app(backend, subprocess_env, tmp_path):
+    (tmp_path / "my_service.py").write_text(
+        "from ringio.serve import App\n"
+        "app = App()\n"
+        "app.add('GET', '/square/{n:int}', lambda req, n: {'square': n * n})\n")
+    env = dict(subprocess_env, PYTHONPATH=os.pathsep.join([str(tmp_path), subprocess_env["PYTHONPATH"]]))
+    p, port = _start_cli(backend, env, "--app", "my_service:app")
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", "/square/12")
+        r = conn.getresponse()
+        assert (r.status, json.loads(r.read())) == (200, {"square": 144})
+        conn.request("POST", "/15")  # not the Fibonacci service
+        r = conn.getresponse()
+        assert r.status == 404
+        r.read()
+        conn.close()
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=20) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        p.stdout.close()
+        p.stderr.close()
