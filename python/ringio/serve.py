@@ -420,8 +420,10 @@ class Server:
         self._finished = threading.Event()
         self._error: BaseException | None = None
         self.conns: dict[int, _Conn] = {}
-        #: Counters: accepted connections, requests answered, 400-class answers to bad requests.
-        self.counters = {"accepted": 0, "requests": 0, "bad_requests": 0, "idle_closed": 0}
+        #: Counters: accepted connections, answers, answers to bad requests, connections closed
+        #: for idleness, multishot receives re-armed after they ended (-ENOBUFS).
+        self.counters = {"accepted": 0, "requests": 0, "bad_requests": 0, "idle_closed": 0,
+                         "recv_rearms": 0}
 
     # -- public surface -------------------------------------------------------------------
 
@@ -542,6 +544,7 @@ class Server:
                                 feed(ud, c.result, dirty)
                         if not c.more:
                             if (res > 0 or res == _ENOBUFS) and not ud.closing:
+                                counters["recv_rearms"] += 1
                                 ud.recv_op = recv_ms(ud.fd, size, count, ud, sequence=c.sequence + 1)
                             else:
                                 ud.armed = False
