@@ -174,11 +174,18 @@ class App:
     def handle(self, req: Request) -> Response:
         """Run the handler for ``req`` and turn what it returns into a Response."""
         try:
-            found = self.find(req.method, req.path)
-            if found.__class__ is int:
-                raise HTTPError(found)  # type: ignore[arg-type]
-            handler, params = found  # type: ignore[misc]
-            return _to_response(handler(req, **params))
+            handler = self._static.get((req.method, req.path))
+            if handler is not None:  # the common case: a path without parameters
+                out = handler(req)
+            else:
+                found = self.find(req.method, req.path)
+                if found.__class__ is int:
+                    raise HTTPError(found)  # type: ignore[arg-type]
+                handler, params = found  # type: ignore[misc]
+                out = handler(req, **params)
+            if out.__class__ is str:
+                return Response(out)
+            return _to_response(out)
         except HTTPError as e:
             return Response(f"{e.message}\n", e.status)
         except Exception:  # noqa: BLE001 -- a handler's bug answers 500, the server goes on
