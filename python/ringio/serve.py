@@ -346,7 +346,8 @@ class _Conn:
     """A connection: its recv leg's user_data is the _Conn, its sends' the _SendTag."""
 
     __slots__ = ("fd", "buf", "head", "out", "out_bytes", "sending", "send_tag", "armed",
-                 "closing", "tick", "recv_op", "done")
+                 "closing", "tick", "recv_op", "done", "linger", "linger_tick", "shut_tag",
+                 "shut_pending", "close_wanted")
 
     def __init__(self, fd: int, tick: int) -> None:
         self.fd = fd
@@ -360,7 +361,19 @@ class _Conn:
         self.closing = False  # read no more requests; close once the output is sent
         self.tick = tick  # the tick of the last activity (idle timeout)
         self.recv_op: Any = None
+        self.linger = 0  # 1: our side is shut down for writing; 2: for reading too
+        self.linger_tick = 0
+        self.shut_tag = _ShutTag(self)
+        self.shut_pending = 0  # shutdowns submitted (maybe only staged) and not completed
+        self.close_wanted = False  # close once they complete
         self.done = False  # fd closed
+
+
+class _ShutTag:
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: _Conn) -> None:
+        self.conn = conn
 
 
 class _SendTag:
@@ -372,7 +385,6 @@ class _SendTag:
 
 _ACCEPT = "accept"
 _TICK = "tick"
-_SHUTDOWN = "shutdown"
 _ENOBUFS = -errno.ENOBUFS
 
 
@@ -421,6 +433,7 @@ class Server:
             raise
         self._stop = False
         self._accept_later = False
+        self._tick = 0
         self._ring: Any = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -601,7 +614,11 @@ class Server:
                         if self._accept_later:
                             self._accept_later = False
                             ring.submit_accept_multishot(lfd, _ACCEPT, accept_flags)
-                    # anything else (a shutdown's completion): nothing to do
+                    elif cls is _ShutTag:
+                        conn = ud.conn
+                        conn.shut_pending -= 1
+                        if conn.close_wanted and not conn.shut_pending:
+                            self._close_conn(conn)
                 if dirty:
                     for conn in dirty:
                         if conn.sending is None and conn.out and not conn.done:
@@ -702,30 +719,49 @@ class Server:
         conn.out.append(data)
         conn.out_bytes += len(data)
 
-    def _finish(self, ring: Any, conn: _Conn) -> None:
-        """The output of a closing connection is sent: end its receive, then close it."""
-        if conn.armed:
-            if conn.recv_op is not None:
-                # Shut the socket down: the multishot receive ends with EOF (its final
-                # leg closes the descriptor); the peer sees our FIN after the responses.
-                ring.submit_shutdown(conn.fd, socket.SHUT_RDWR, _SHUTDOWN)
-                conn.recv_op = None
-        else:
+    def _finish(self, ring: Any, conn: _Conn, linger: bool = True) -> None:
+        """The output of a closing connection is sent: end its receive, then close it.
+
+        Lingering close (RFC 9112, 9.6): shut down our sending side only, so the peer reads
+        our answers and then EOF, and keep receiving (and dropping) until the peer closes,
+        for one to two ticks at most.  Closing at once while the peer still sends (the body
+        of a request we refused, say) would answer its data with a reset, which can
+        destroy the answer before the peer has read it.  The final leg of the receive
+        closes the descriptor."""
+        if not conn.armed:
             self._close_conn(conn)
+        elif linger and conn.linger == 0:
+            conn.linger = 1
+            conn.linger_tick = self._tick
+            conn.shut_pending += 1
+            ring.submit_shutdown(conn.fd, socket.SHUT_WR, conn.shut_tag)
+        elif conn.linger < 2:
+            conn.linger = 2  # the receive ends with EOF
+            conn.shut_pending += 1
+            ring.submit_shutdown(conn.fd, socket.SHUT_RDWR, conn.shut_tag)
 
     def _close_conn(self, conn: _Conn) -> None:
         if conn.done:
+            return
+        if conn.shut_pending:
+            # A shutdown of this descriptor may still be staged: closing now would let the
+            # next accept reuse the number and the shutdown hit the new connection.
+            conn.close_wanted = True
             return
         conn.done = True
         self.conns.pop(conn.fd, None)
         os.close(conn.fd)
 
     def _on_tick(self, ring: Any, tick: int, idle_ticks: int) -> None:
+        self._tick = tick
         for conn in list(self.conns.values()):
-            if tick - conn.tick >= idle_ticks and not conn.closing and conn.sending is None:
+            if conn.linger == 1:
+                if tick - conn.linger_tick >= 2:
+                    self._finish(ring, conn, linger=False)
+            elif tick - conn.tick >= idle_ticks and not conn.closing and conn.sending is None:
                 self.counters["idle_closed"] += 1
                 conn.closing = True
-                self._finish(ring, conn)
+                self._finish(ring, conn, linger=False)
 
     def _teardown(self, ring: Any) -> None:
         self._stop = True
@@ -734,6 +770,7 @@ class Server:
         finally:
             self._ring = None
             for conn in list(self.conns.values()):
+                conn.shut_pending = 0  # the ring is closed: nothing of it is in flight
                 self._close_conn(conn)
             self.close()
             self._finished.set()
