@@ -21,7 +21,6 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import ringio
 from conftest import SIM_RUN, URING_AVAILABLE, URING_REASON
 from ringio.serve import App, HTTPError, Request, Response, Server, _BadRequest, _parse_head, fibonacci
 
