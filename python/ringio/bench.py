@@ -1619,7 +1619,7 @@ def render_png(report: dict, path: str) -> None:
                   else f"{r['impl']} ({r['how'][:28]})" for r in rows]
         med = [r["median"] for r in rows]
         err = [[r["median"] - r["min"] for r in rows], [r["max"] - r["median"] for r in rows]]
-        colors = ["#d62728" if r["impl"] == "ringio" else "#7f7f7f" if r["impl"] == "C liburing"
+        colors = ["#d62728" if r["impl"].startswith("ringio") else "#7f7f7f" if r["impl"] == "C liburing"
                   else "#1f77b4" for r in rows]
         y = list(range(len(rows)))[::-1]
         ax.barh(y, med, xerr=err, color=colors, capsize=2)

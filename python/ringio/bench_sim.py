@@ -57,11 +57,11 @@ def _pair(group: str, how: str, unit: str, make: Callable[[], AbstractContextMan
 
 def scenario_sim(sz: Sizes, cprogs: CPrograms) -> dict:
     b, nb, ns, n, size = sz.nop_batch, sz.nop_batch_ops, sz.nop_single_ops, sz.pingpong_trips, sz.msg_size
-    rows = _run_rows(_pair("sim: NOP one at a time", "submit_nop, wait", "ops/s",
+    rows = _run_rows(_pair("NOP one at a time", "submit_nop, wait", "ops/s",
                            lambda: _nop_ringio_single(ns)), sz.repeats)
-    rows += _run_rows(_pair(f"sim: NOP batch of {b}", f"batch(): {b}x submit_nop, wait_many", "ops/s",
+    rows += _run_rows(_pair(f"NOP batch of {b}", f"batch(): {b}x submit_nop, wait_many", "ops/s",
                             lambda: _nop_ringio_batch(nb, b)), sz.repeats)
-    rows += _run_rows(_pair("sim: pingpong", "submit_send, submit_recv, wait, wait", "round trips/s",
+    rows += _run_rows(_pair("pingpong 64 B", "submit_send, submit_recv, wait, wait", "round trips/s",
                             lambda: _pingpong_ringio(n, size, batched=False)), sz.repeats)
     return {
         "title": "sim: the simulated kernel against io_uring, same loops",
