@@ -1,10 +1,13 @@
 """Type stubs for the ringio._ringio C extension."""
 
+import os
 from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, Protocol, TypeAlias
 
 from typing_extensions import Buffer, Self
+
+from .sim import FaultProfile, SimControl
 
 class _HasFileno(Protocol):
     def fileno(self) -> int: ...
@@ -20,6 +23,7 @@ __liburing_version__: str
 
 class SubmissionQueueFull(RuntimeError): ...
 class RingClosed(RuntimeError): ...
+class BackendFallbackWarning(RuntimeWarning): ...
 
 class Completion:
     def __init__(
@@ -104,9 +108,15 @@ class Ring:
         *,
         cq_entries: int | None = None,
         backend: str = "auto",
+        seed: int | None = None,
+        faults: FaultProfile | str | None = None,
+        replay: str | os.PathLike[str] | bytes | None = None,
+        record: bool = False,
     ) -> None: ...
     @property
     def fd(self) -> int: ...
+    @property
+    def sim(self) -> SimControl | None: ...
     @property
     def features(self) -> int: ...
     @property
