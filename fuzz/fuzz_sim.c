@@ -27,7 +27,8 @@
  *  - the end: holds released, everything cancelled, reaped until idle:
  *    every token had exactly one final completion; close releases the rest
  *    (midway close: everything, then every call fails with -EBADF); no
- *    descriptor leaks out of the input.
+ *    descriptor leaks out of the input, and no input takes seconds (the sim
+ *    must sleep, not spin, while nothing can progress).
  */
 #include "harness_common.h"
 
@@ -40,8 +41,10 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifdef RINGIO_FUZZ_REPLAY
@@ -58,13 +61,17 @@ enum act {
     A_NOP, A_TIMEOUT, A_CANCEL, A_POLL, A_RECV, A_RECV_MS, A_SEND, A_SEND_ZC, A_RECVMSG,
     A_SENDMSG, A_ACCEPT, A_ACCEPT_MS, A_CONNECT, A_READ, A_WRITE, A_OPENAT, A_SHUTDOWN_OP,
     A_PEER_WRITE, A_PEER_SHUT, A_CLIENT, A_REAP, A_WAIT, A_SUBMIT, A_MODE, A_WAKE, A_LINK,
-    A_EXHAUST, A_HOLD, A_RELEASE, A_FORCE, A_ADVANCE, A_CLOSE, A_COUNT
+    A_EXHAUST, A_HOLD, A_RELEASE, A_FORCE, A_ADVANCE, A_CLOSE, A_OPEN_REAL, A_SOCKET,
+    A_RWV, A_FSYNC, A_FALLOCATE, A_STATX, A_FSOP, A_REG_FILES, A_FIXED_FILE_RW, A_REG_BUFS,
+    A_RW_FIXED, A_CLOSE_DIRECT, A_COUNT
 };
 static const char *const names[A_COUNT] = {
     "nop", "timeout", "cancel", "poll", "recv", "recv_ms", "send", "send_zc", "recvmsg",
     "sendmsg", "accept", "accept_ms", "connect", "read", "write", "openat", "shutdown_op",
     "peer_write", "peer_shut", "client", "reap", "wait", "submit", "mode", "wake", "link",
-    "exhaust", "hold", "release", "force", "advance", "close",
+    "exhaust", "hold", "release", "force", "advance", "close", "open_real", "socket",
+    "rwv", "fsync", "fallocate", "statx", "fsop", "reg_files", "fixed_file_rw", "reg_bufs",
+    "rw_fixed", "close_direct",
 };
 
 enum kind { K_ONESHOT, K_MULTI, K_ZC };
@@ -81,7 +88,10 @@ struct rec {
     struct sockaddr_un addr;
     socklen_t addrlen;
     struct __kernel_timespec ts;
-    char path[64];
+    char path[64], path2[64];
+    struct iovec iov2[2];
+    struct statx stx;
+    bool direct;           /* openat into the fixed table: res is a slot, not an fd */
 };
 
 /* The shadow of one operation, kept after its record is gone. */
@@ -115,6 +125,7 @@ static struct {
     uint64_t sent[5], recvd[5]; /* per stream */
     uint64_t held_tags[8];
     unsigned nheld;
+    uint8_t fixbuf[2][256]; /* registered buffers (READ_FIXED/WRITE_FIXED) */
     size_t prog_end;
 } S;
 
@@ -329,7 +340,9 @@ static int deliver(void *ctx, const struct ringio_event *ev)
     if (sh->send_fd >= 0 && ev->res > 0)
         S.sent[stream_of_writer(sh->send_fd)] += (uint64_t)ev->res;
     /* Accepted descriptors delivered to us are ours to close. */
-    if (sh->opcode == IORING_OP_ACCEPT && ev->res >= 0)
+    if ((sh->opcode == IORING_OP_ACCEPT || sh->opcode == IORING_OP_SOCKET ||
+         (sh->opcode == IORING_OP_OPENAT && !sh->rec->direct)) &&
+        ev->res >= 0)
         close(ev->res);
     sh->events++;
     if (ev->final)
@@ -683,6 +696,215 @@ static void do_force(void)
     ringio_sim_force(sim_b(), S.nops + 1 + (v >> 6), res);
 }
 
+/* ---- files: vectored, sync, statx, directories, registered files/buffers -- */
+
+static int fsdir = -1; /* a private directory, opened once per process */
+static char fsdir_path[] = "/tmp/ringio-fuzz-sim-XXXXXX";
+
+static void fsdir_remove(void)
+{
+    rmdir(fsdir_path);
+}
+
+static void do_open_real(void)
+{
+    uint8_t v = u8();
+    struct rec *r = rec_new(0);
+    if (!r)
+        return;
+    unsigned index = 0;
+    if (v & 0x40)
+        index = (v & 0x80) ? IORING_FILE_INDEX_ALLOC : 1 + (v & 3);
+    r->direct = index != 0;
+    snprintf(r->path, sizeof(r->path), "%s", (v & 1) ? "/dev/null" : "/proc/self/stat");
+    uint64_t tok = 0;
+    int rc = ringio_submit_openat(S.c, &r->o, AT_FDCWD, r->path, O_RDONLY | O_CLOEXEC, 0, index,
+                                  &tok);
+    submitted(r, rc, tok, K_ONESHOT, IORING_OP_OPENAT, -1, -1, 0);
+}
+
+static void do_socket(void)
+{
+    struct rec *r = rec_new(0);
+    if (!r)
+        return;
+    uint8_t v = u8();
+    uint64_t tok = 0;
+    int rc = ringio_submit_socket(S.c, &r->o, (v & 1) ? AF_UNIX : AF_INET,
+                                  ((v & 2) ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0, &tok);
+    submitted(r, rc, tok, K_ONESHOT, IORING_OP_SOCKET, -1, -1, 0);
+}
+
+static void do_rwv(void)
+{
+    uint8_t v = u8();
+    size_t a = 1 + u8() % 64, b = 1 + u8() % 64;
+    struct rec *r = rec_new(a + b);
+    if (!r)
+        return;
+    r->iov2[0] = (struct iovec){r->buf, a};
+    r->iov2[1] = (struct iovec){r->buf + a, b};
+    uint64_t off = (uint64_t)(v >> 1) * 8, tok = 0;
+    int rc;
+    if (v & 1) {
+        memset(r->buf, FILE_BYTE, a + b);
+        rc = ringio_submit_writev(S.c, &r->o, S.memfd, r->iov2, 2, off, 0, &tok);
+        submitted(r, rc, tok, K_ONESHOT, IORING_OP_WRITEV, -1, -1, 0);
+    } else {
+        rc = ringio_submit_readv(S.c, &r->o, S.memfd, r->iov2, 2, off, 0, &tok);
+        submitted(r, rc, tok, K_ONESHOT, IORING_OP_READV, -1, -1, 0);
+        if (rc >= 0)
+            S.sh[S.nops - 1].file_read = true;
+    }
+}
+
+static void do_sync(bool fallocate)
+{
+    uint8_t v = u8();
+    struct rec *r = rec_new(0);
+    if (!r)
+        return;
+    uint64_t tok = 0;
+    int rc;
+    if (fallocate) {
+        rc = ringio_submit_fallocate(S.c, &r->o, S.memfd, 0, (uint64_t)v * 64, 1 + (v & 15) * 32,
+                                     0, &tok);
+        submitted(r, rc, tok, K_ONESHOT, IORING_OP_FALLOCATE, -1, -1, 0);
+    } else {
+        rc = ringio_submit_fsync(S.c, &r->o, (v & 2) ? S.sp0[0] : S.memfd,
+                                 (v & 1) ? IORING_FSYNC_DATASYNC : 0, 0, &tok);
+        submitted(r, rc, tok, K_ONESHOT, IORING_OP_FSYNC, -1, -1, 0);
+    }
+}
+
+static void do_statx(void)
+{
+    uint8_t v = u8();
+    struct rec *r = rec_new(0);
+    if (!r)
+        return;
+    snprintf(r->path, sizeof(r->path), "%s", (v & 1) ? "/" : (v & 2) ? "" : "/nonexistent/x");
+    uint64_t tok = 0;
+    int rc = ringio_submit_statx(S.c, &r->o, (v & 2) ? S.memfd : AT_FDCWD, r->path,
+                                 (v & 2) ? AT_EMPTY_PATH : 0, STATX_BASIC_STATS, &r->stx, &tok);
+    submitted(r, rc, tok, K_ONESHOT, IORING_OP_STATX, -1, -1, 0);
+}
+
+/* mkdirat/unlinkat/renameat on names d0..d3 of the private directory. */
+static void do_fsop(void)
+{
+    uint8_t v = u8();
+    struct rec *r = rec_new(0);
+    if (!r || fsdir < 0) {
+        free(r);
+        return;
+    }
+    snprintf(r->path, sizeof(r->path), "d%u", v & 3);
+    snprintf(r->path2, sizeof(r->path2), "d%u", (v >> 2) & 3);
+    uint64_t tok = 0;
+    int rc;
+    switch ((v >> 4) % 3) {
+    case 0:
+        rc = ringio_submit_mkdirat(S.c, &r->o, fsdir, r->path, 0700, &tok);
+        submitted(r, rc, tok, K_ONESHOT, IORING_OP_MKDIRAT, -1, -1, 0);
+        break;
+    case 1:
+        rc = ringio_submit_unlinkat(S.c, &r->o, fsdir, r->path, (v & 0x80) ? AT_REMOVEDIR : 0, &tok);
+        submitted(r, rc, tok, K_ONESHOT, IORING_OP_UNLINKAT, -1, -1, 0);
+        break;
+    default:
+        rc = ringio_submit_renameat(S.c, &r->o, fsdir, r->path, fsdir, r->path2, 0, &tok);
+        submitted(r, rc, tok, K_ONESHOT, IORING_OP_RENAMEAT, -1, -1, 0);
+        break;
+    }
+}
+
+static void fsdir_clean(void)
+{
+    if (fsdir < 0)
+        return;
+    for (unsigned i = 0; i < 4; i++) {
+        char name[8];
+        snprintf(name, sizeof(name), "d%u", i);
+        unlinkat(fsdir, name, AT_REMOVEDIR);
+        unlinkat(fsdir, name, 0);
+    }
+}
+
+static void do_reg_files(void)
+{
+    uint8_t v = u8();
+    int fds[4] = {S.memfd, S.sp0[0], -1, S.pp[1]};
+    int rc = ringio_core_register_files(S.c, fds, (v & 1) ? 0 : 4);
+    CHECKF(rc == 0 || rc == -EBUSY || rc == -ENXIO || rc == -EINVAL, "register_files %d", rc);
+}
+
+static void do_fixed_file_rw(void)
+{
+    uint8_t v = u8();
+    size_t len = 1 + u8() % 64;
+    struct rec *r = rec_new(len);
+    if (!r)
+        return;
+    unsigned slot = v & 3; /* 0: the memfd, 2: empty, 3: the pipe's write end */
+    if (slot == 1)
+        slot = 0; /* the socket: its stream carries other bytes */
+    uint64_t tok = 0;
+    int rc;
+    if (v & 0x80) {
+        memset(r->buf, slot == 3 ? stream_byte(4) : FILE_BYTE, len);
+        rc = ringio_submit_write(S.c, &r->o, (int)slot, r->buf, len, slot == 3 ? RINGIO_OFFSET_CURRENT : 0,
+                                 RINGIO_OPT_FIXED_FILE, &tok);
+        submitted(r, rc, tok, K_ONESHOT, IORING_OP_WRITE, -1, slot == 3 ? S.pp[1] : -1, 0);
+    } else {
+        slot &= 2; /* a readable slot: the memfd or the empty one */
+        rc = ringio_submit_read(S.c, &r->o, (int)slot, r->buf, len, 0, RINGIO_OPT_FIXED_FILE, &tok);
+        submitted(r, rc, tok, K_ONESHOT, IORING_OP_READ, -1, -1, 0);
+        if (rc >= 0)
+            S.sh[S.nops - 1].file_read = true;
+    }
+}
+
+static void do_reg_bufs(void)
+{
+    uint8_t v = u8();
+    struct iovec iov[2] = {{S.fixbuf[0], sizeof(S.fixbuf[0])}, {S.fixbuf[1], sizeof(S.fixbuf[1])}};
+    int rc = ringio_core_register_buffers(S.c, iov, (v & 1) ? 0 : 2);
+    CHECKF(rc == 0 || rc == -EBUSY || rc == -ENXIO || rc == -EINVAL || rc == -ENOMEM,
+           "register_buffers %d", rc);
+}
+
+static void do_rw_fixed(void)
+{
+    uint8_t v = u8(), w = u8();
+    unsigned idx = v & 1;
+    size_t off = w % 200, len = 1 + (v >> 1) % 64; /* may run past the buffer: -EFAULT */
+    struct rec *r = rec_new(0);
+    if (!r)
+        return;
+    uint64_t tok = 0;
+    int rc;
+    if (v & 0x80) {
+        rc = ringio_submit_write_fixed(S.c, &r->o, S.memfd, S.fixbuf[idx] + off, len, 0, idx, 0,
+                                       &tok);
+        submitted(r, rc, tok, K_ONESHOT, IORING_OP_WRITE_FIXED, -1, -1, 0);
+    } else {
+        rc = ringio_submit_read_fixed(S.c, &r->o, S.memfd, S.fixbuf[idx] + off, len, 0, idx, 0,
+                                      &tok);
+        submitted(r, rc, tok, K_ONESHOT, IORING_OP_READ_FIXED, -1, -1, 0);
+    }
+}
+
+static void do_close_direct(void)
+{
+    struct rec *r = rec_new(0);
+    if (!r)
+        return;
+    uint64_t tok = 0;
+    int rc = ringio_submit_close_direct(S.c, &r->o, u8() % 6, &tok);
+    submitted(r, rc, tok, K_ONESHOT, IORING_OP_CLOSE, -1, -1, 0);
+}
+
 /* Close midway (or at the end): everything live is released inside close. */
 static void do_close(int64_t timeout_ns)
 {
@@ -865,6 +1087,18 @@ static void run_action(uint8_t a)
     case A_RELEASE: release_holds(); break;
     case A_FORCE: do_force(); break;
     case A_ADVANCE: ringio_sim_advance(sim_b(), (uint64_t)u8() * 100000); break;
+    case A_OPEN_REAL: do_open_real(); break;
+    case A_SOCKET: do_socket(); break;
+    case A_RWV: do_rwv(); break;
+    case A_FSYNC: do_sync(false); break;
+    case A_FALLOCATE: do_sync(true); break;
+    case A_STATX: do_statx(); break;
+    case A_FSOP: do_fsop(); break;
+    case A_REG_FILES: do_reg_files(); break;
+    case A_FIXED_FILE_RW: do_fixed_file_rw(); break;
+    case A_REG_BUFS: do_reg_bufs(); break;
+    case A_RW_FIXED: do_rw_fixed(); break;
+    case A_CLOSE_DIRECT: do_close_direct(); break;
     case A_CLOSE:
         S.closed_midway = true;
         do_close((u8() & 1) ? 1000 * 1000 : 0);
@@ -874,8 +1108,16 @@ static void run_action(uint8_t a)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    if (fsdir < 0) {
+        if (mkdtemp(fsdir_path)) {
+            fsdir = open(fsdir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            atexit(fsdir_remove);
+        }
+    }
     /* Per input: libFuzzer itself opens pipes between inputs (symbolizer). */
     int fds_base = count_fds();
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     memset(&S, 0, sizeof(S));
     fuzz_run_start(&S.run, "fuzz_sim", names, A_COUNT, data, size);
     if (size < 4)
@@ -936,9 +1178,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECKF(S.recvd[i] <= S.sent[i], "stream %d: %llu bytes received, %llu sent", i,
                (unsigned long long)S.recvd[i], (unsigned long long)S.sent[i]);
     free_resources();
+    fsdir_clean();
     int now = count_fds();
     if (now != fds_base)
         list_fds();
     CHECKF(now == fds_base, "descriptor leak: %d open, %d before", now, fds_base);
+    /* Every wait is bounded and the clock is virtual: an input taking
+     * seconds means the sim spins (it did on a full AF_UNIX backlog). */
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    CHECKF(secs < 3.0, "input took %.1f s", secs);
     return 0;
 }
