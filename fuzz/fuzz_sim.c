@@ -713,10 +713,11 @@ static void do_open_real(void)
     if (!r)
         return;
     unsigned index = 0;
-    if (v & 0x40)
-        index = (v & 0x80) ? IORING_FILE_INDEX_ALLOC : 1 + (v & 3);
+    if (v & 0x40) /* slots 4 and 5, or the kernel's pick (the empty slot 2 first) */
+        index = (v & 0x80) ? IORING_FILE_INDEX_ALLOC : 5u + (v & 1u);
     r->direct = index != 0;
-    snprintf(r->path, sizeof(r->path), "%s", (v & 1) ? "/dev/null" : "/proc/self/stat");
+    /* Into the table only /dev/null: fixed reads of a slot see no foreign bytes. */
+    snprintf(r->path, sizeof(r->path), "%s", (v & 1) || index ? "/dev/null" : "/proc/self/stat");
     uint64_t tok = 0;
     int rc = ringio_submit_openat(S.c, &r->o, AT_FDCWD, r->path, O_RDONLY | O_CLOEXEC, 0, index,
                                   &tok);
@@ -834,8 +835,8 @@ static void fsdir_clean(void)
 static void do_reg_files(void)
 {
     uint8_t v = u8();
-    int fds[4] = {S.memfd, S.sp0[0], -1, S.pp[1]};
-    int rc = ringio_core_register_files(S.c, fds, (v & 1) ? 0 : 4);
+    int fds[6] = {S.memfd, S.sp0[0], -1, S.pp[1], -1, -1};
+    int rc = ringio_core_register_files(S.c, fds, (v & 1) ? 0 : 6);
     CHECKF(rc == 0 || rc == -EBUSY || rc == -ENXIO || rc == -EINVAL, "register_files %d", rc);
 }
 

@@ -378,7 +378,8 @@ SIM_ACTIONS = ["nop", "timeout", "cancel", "poll", "recv", "recv_ms", "send", "s
                "recvmsg", "sendmsg", "accept", "accept_ms", "connect", "read", "write",
                "openat", "shutdown_op", "peer_write", "peer_shut", "client", "reap", "wait",
                "submit", "mode", "wake", "link", "exhaust", "hold", "release", "force",
-               "advance", "close"]
+               "advance", "close", "open_real", "socket", "rwv", "fsync", "fallocate", "statx",
+               "fsop", "reg_files", "fixed_file_rw", "reg_bufs", "rw_fixed", "close_direct"]
 SOP = {n: i for i, n in enumerate(SIM_ACTIONS)}
 
 
@@ -440,6 +441,23 @@ def sim_seeds() -> dict[str, bytes]:
                                    .op("force", 0x41).op("recv", 1, 10).op("wait", 1))
     s["17_decisions_reorder"] = SProg(decisions=bytes(range(255, 0, -7))).op("nop").op(
         "send", 0, 9).op("recv", 1, 9).op("timeout", 2).op("nop").op("wait", 1).op("wait", 1)
+    s["18_files_vectored_sync"] = (SProg().op("rwv", 1, 30, 40).op("rwv", 0, 63, 9)
+                                   .op("fsync", 0).op("fsync", 3).op("fallocate", 0x25)
+                                   .op("statx", 1).op("statx", 2).op("statx", 0).op("wait", 1))
+    s["19_open_socket_close_midway"] = (SProg().op("open_real", 1).op("open_real", 0x41)
+                                        .op("open_real", 0xc0).op("socket", 0).op("socket", 3)
+                                        .op("wait", 1).op("open_real", 0).op("socket", 1)
+                                        .op("close", 0))
+    s["20_directories"] = (SProg().op("fsop", 0x00).op("fsop", 0x24).op("fsop", 0x10)
+                           .op("fsop", 0x01).op("fsop", 0x91).op("wait", 1).op("fsop", 0x14))
+    s["21_registered_files_buffers"] = (SProg().op("reg_files", 0).op("fixed_file_rw", 0x80, 20)
+                                        .op("fixed_file_rw", 0x00, 30).op("fixed_file_rw", 0x83, 5)
+                                        .op("reg_bufs", 0).op("rw_fixed", 0x85, 0)
+                                        .op("rw_fixed", 0x04, 250).op("open_real", 0x42)
+                                        .op("wait", 1).op("close_direct", 3).op("close_direct", 1)
+                                        .op("reg_files", 1).op("reg_bufs", 1).op("wait", 1))
+    s["22_connect_backlog_full"] = SProg().op("client").raw(*([SOP["connect"], 0] * 20)).op(
+        "wait", 5).op("accept_ms", 0).op("wait", 1)
     return {name: p.data() for name, p in s.items()}
 
 
