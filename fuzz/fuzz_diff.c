@@ -22,8 +22,9 @@
  * the top of backends/sim/sim.c); the ones this program domain can meet:
  *  - "notification timing": zero-copy notifications come at other times, so
  *    only the SEND_ZC result is compared, not when its owner is released;
- *  - IORING_CQE_F_SOCK_NONEMPTY is a hint the kernel sets where the protocol
- *    reports msg_inq (row "CQE_F_SOCK_NONEMPTY"): masked out;
+ *  - IORING_CQE_F_SOCK_NONEMPTY is a hint the kernel sets when the socket
+ *    still holds data and the sim never sets (row "CQE_F_SOCK_NONEMPTY"):
+ *    masked out;
  *  - "timeouts": the sim's clock is virtual; only -ETIME is compared.
  * Nothing else is skipped.  A mismatch prints both sides and traps.
  */
