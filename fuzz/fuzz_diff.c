@@ -444,6 +444,8 @@ static void compare(void)
         const struct outcome *a = &u->out[i], *b = &m->out[i];
         const struct item *it = &D.items[i];
         D.run.action = -1;
+        TRACE("item %u %s: uring res %d%s, sim res %d%s\n", i, inames[it->kind], a->res,
+              a->pending_at_end ? " (cancelled)" : "", b->res, b->pending_at_end ? " (cancelled)" : "");
         CHECKF(a->done == b->done && a->pending_at_end == b->pending_at_end,
                "item %u %s (end %u len %u): uring done %d pending %d res %d, sim done %d "
                "pending %d res %d",
