@@ -151,9 +151,10 @@ def conformance(session: nox.Session) -> None:
 def _run_sanitized_pytest(session: nox.Session) -> None:
     """The pytest suite against the extension built by clang with ASan+UBSan (tests).
 
-    The interpreter itself is not instrumented, so the ASan runtime is preloaded and leak
-    detection is off (CPython keeps memory alive at exit); use-after-free, overflows and
-    undefined behaviour in the extension and the core are what this run catches.
+    The interpreter itself is not instrumented, so the ASan runtime is preloaded, PYTHONMALLOC=malloc
+    routes every Python allocation through it, and leak detection is off (CPython keeps memory alive
+    at exit; the pure-C tests and harnesses check leaks); use-after-free, overflows and undefined
+    behaviour in the extension and the core are what this run catches.
     """
     env = _require_clang(session)
     session.install("meson-python>=0.15", MESON, NINJA, PYTEST)
@@ -172,6 +173,9 @@ def _run_sanitized_pytest(session: nox.Session) -> None:
         session.run(
             "python", "-m", "pytest", "tests/python", "-q", "-p", "no:cacheprovider",
             env={"LD_PRELOAD": runtime, "ASAN_OPTIONS": "detect_leaks=0",
+                 # Every Python object from malloc, so ASan sees use-after-free and overflows
+                 # of objects and buffers, not only of the extension's own allocations.
+                 "PYTHONMALLOC": "malloc",
                  "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1", "RINGIO_BACKEND": backend},
         )
 

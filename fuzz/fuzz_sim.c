@@ -105,6 +105,8 @@ struct shadow {
     uint32_t first, legs; /* multishot sequences */
     unsigned events;
     bool final_seen, released;
+    bool zc_more;       /* zero copy: its CQE had F_MORE, a notification must follow */
+    bool notif_posted;  /* zero copy: the core has peeked its F_NOTIF CQE */
 };
 
 static struct {
@@ -202,6 +204,8 @@ static void on_release(struct ringio_owner *o)
     CHECKF(S.in_close || sh->final_seen || (sh->kind == K_ZC && sh->events == 1),
            "op %u (opcode %u) released before its final completion (events %u)", r->id,
            sh->opcode, sh->events);
+    CHECKF(S.in_close || sh->kind != K_ZC || !sh->zc_more || sh->notif_posted,
+           "zero-copy op %u released before its F_NOTIF was posted", r->id);
     sh->released = true;
     sh->rec = NULL;
     S.live--;
@@ -333,6 +337,7 @@ static int deliver(void *ctx, const struct ringio_event *ev)
     case K_ZC:
         CHECKF(sh->events == 0, "second event of a zero-copy send");
         CHECKF(!(ev->flags & IORING_CQE_F_NOTIF), "a notification delivered as an event");
+        sh->zc_more = (ev->flags & IORING_CQE_F_MORE) != 0;
         break;
     }
     if (sh->recv_fd >= 0 || sh->file_read)
@@ -384,12 +389,40 @@ static void wait_once(int64_t timeout_ns)
     ringio_core_wait_finish(S.c);
 }
 
-/* ---- actions -------------------------------------------------------------- */
+/* ---- the backend, seen through a wrapped ops table ------------------------- */
 
-static struct ringio_backend *sim_b(void)
+/* The core reads CQEs through peek_cqes(): the wrapper notes each F_NOTIF it
+ * hands over, so release of a zero-copy send can be checked against it. */
+static const struct ringio_backend_ops *real_ops;
+static struct ringio_backend_ops wrapped_ops;
+
+static unsigned w_peek_cqes(struct ringio_backend *b, struct io_uring_cqe **cqes, unsigned max)
 {
-    return (struct ringio_backend *)ringio_core_backend(S.c);
+    unsigned n = real_ops->peek_cqes(b, cqes, max);
+    for (unsigned i = 0; i < n; i++) {
+        if (!(cqes[i]->flags & IORING_CQE_F_NOTIF))
+            continue;
+        struct shadow *sh = by_token(cqes[i]->user_data);
+        if (sh)
+            sh->notif_posted = true;
+    }
+    return n;
 }
+
+/* The sim's scripting API recognises its backend by its ops table: hand it
+ * the real one for the call (sim_api() ... sim_api_done()). */
+static struct ringio_backend *sim_api(void)
+{
+    S.b->ops = real_ops;
+    return S.b;
+}
+
+static void sim_api_done(void)
+{
+    S.b->ops = &wrapped_ops;
+}
+
+/* ---- actions -------------------------------------------------------------- */
 
 static void do_send(uint8_t kind)
 {
@@ -675,14 +708,17 @@ static void do_hold(void)
     if (S.nheld >= 8 || S.nops == 0)
         return;
     uint64_t tag = v % S.nops + 1;
-    if (ringio_sim_hold(sim_b(), tag, v & 0x80) == 0)
+    if (ringio_sim_hold(sim_api(), tag, v & 0x80) == 0)
         S.held_tags[S.nheld++] = tag;
+    sim_api_done();
 }
 
 static void release_holds(void)
 {
     for (unsigned i = 0; i < S.nheld; i++)
-        CHECK(ringio_sim_release(sim_b(), S.held_tags[i]) >= 0);
+        CHECK(ringio_sim_release(sim_api(), S.held_tags[i]) >= 0);
+    if (S.nheld)
+        sim_api_done();
     S.nheld = 0;
 }
 
@@ -693,7 +729,8 @@ static void do_force(void)
      * scripted byte count or descriptor would be a lie the oracle rejects. */
     static const int32_t errs[4] = {-ECONNRESET, -EIO, -EPIPE, -ENOMEM};
     int32_t res = errs[v & 3];
-    ringio_sim_force(sim_b(), S.nops + 1 + (v >> 6), res);
+    ringio_sim_force(sim_api(), S.nops + 1 + (v >> 6), res);
+    sim_api_done();
 }
 
 /* ---- files: vectored, sync, statx, directories, registered files/buffers -- */
@@ -1087,7 +1124,10 @@ static void run_action(uint8_t a)
     case A_HOLD: do_hold(); break;
     case A_RELEASE: release_holds(); break;
     case A_FORCE: do_force(); break;
-    case A_ADVANCE: ringio_sim_advance(sim_b(), (uint64_t)u8() * 100000); break;
+    case A_ADVANCE:
+        ringio_sim_advance(sim_api(), (uint64_t)u8() * 100000);
+        sim_api_done();
+        break;
     case A_OPEN_REAL: do_open_real(); break;
     case A_SOCKET: do_socket(); break;
     case A_RWV: do_rwv(); break;
@@ -1152,6 +1192,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     int rc = ringio_sim_backend_new(&setup, &cfg, &S.b);
     CHECKF(rc == 0, "sim backend: %d", rc);
+    real_ops = S.b->ops;
+    wrapped_ops = *real_ops;
+    wrapped_ops.peek_cqes = w_peek_cqes;
+    S.b->ops = &wrapped_ops;
     CHECK(ringio_core_new(S.b, &S.c) == 0);
     S.mode = (enum ringio_submit_mode)((h0 >> 5) % 3);
     ringio_core_set_mode(S.c, S.mode);
