@@ -387,12 +387,12 @@ class SProg:
     def __init__(self, h0: int = 0x03, h1: int = 0, decisions: bytes = b""):
         self.h0, self.h1, self.decisions, self.b = h0, h1, decisions, bytearray()
 
-    def op(self, name: str, *operands: int) -> "SProg":
+    def op(self, name: str, *operands: int) -> SProg:
         self.b.append(SOP[name])
         self.b.extend(operands)
         return self
 
-    def raw(self, *bs: int) -> "SProg":
+    def raw(self, *bs: int) -> SProg:
         self.b.extend(bs)
         return self
 
