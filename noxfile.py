@@ -133,10 +133,17 @@ def tests(session: nox.Session) -> None:
 
 
 def _run_conformance(session: nox.Session, *args: str) -> None:
-    """The pytest suite twice: on io_uring, then with every plain Ring() on the simulated kernel
-    (RINGIO_BACKEND=sim; tests marked `kernel` are skipped there, with the reason)."""
+    """The pytest suite on io_uring, then with every plain Ring() on the simulated kernel
+    (RINGIO_BACKEND=sim; tests marked `kernel` are skipped there, with the reason), then on the sim
+    again with io_uring_setup blocked by seccomp (ci/no_io_uring.py)."""
     session.run("pytest", "tests/python", "-q", *args, env={"RINGIO_BACKEND": "uring"})
     session.run("pytest", "tests/python", "-q", *args, env={"RINGIO_BACKEND": "sim"})
+    # And once where io_uring is blocked (a seccomp filter, as in containers): the import, the
+    # fallback and the whole sim run must not need the kernel's io_uring at all.
+    session.run(
+        "python", str(ROOT / "ci" / "no_io_uring.py"), "python", "-m", "pytest", "tests/python", "-q",
+        "-p", "no:cacheprovider", *args, env={"RINGIO_BACKEND": "sim"},
+    )
 
 
 @nox.session(reuse_venv=True)
@@ -438,34 +445,82 @@ def _coverage_summary(report: str) -> str:
 
 # The peers `python -m ringio bench` measures ringio against, installed into the bench session
 # only, as wheels (nothing fetched is compiled here).  A peer that does not install is reported
-# by the bench as "unavailable: <reason>"; caio and libaio are not installed because ringio has
-# no file operations to compare yet.
+# by the bench as "unavailable: <reason>".  wrk (the HTTP load generator) is a Debian package:
+# ci/bootstrap.sh installs it.
 BENCH_PEERS = [
     "uvloop",
     "liburing",  # YoSTEALTH's Python binding (PyPI name `liburing`)
     # The release whose submit_*/wait API ringio follows (the seed); later release candidates
     # replaced it with prepare_*/construct_*, which the bench cannot drive.
     "uring-api==0.1.0rc0",
+    "caio",  # the file reads' peer (the files scenario)
+    "matplotlib",  # --png
 ]
+
+# Where `nox -s bench` (without arguments) writes its report and chart; the README's table and
+# docs/bench.png are copied from a run's output by hand, with the machine it ran on.
+BENCH_OUT = BUILD / "bench"
 
 
 @nox.session(reuse_venv=True)
 def bench(session: nox.Session) -> None:
-    """Benchmarks against the peers: nox -s bench -- [--quick] [--json] [--scenario NAME]."""
+    """Benchmarks against the peers: nox -s bench -- [--quick] [--json [PATH]] [--png PATH] [--scenario NAME]."""
     _install_ringio(session)
     for peer in BENCH_PEERS:
         try:
             session.install("--only-binary=:all:", peer)
         except CommandFailed:
             session.warn(f"bench peer {peer!r} did not install: the bench reports it as unavailable")
-    session.run("python", "-m", "ringio", "bench", *session.posargs)
+    if shutil.which("wrk") is None:
+        session.warn("wrk is not installed (bash ci/bootstrap.sh installs it): the http rows are unavailable")
+    args = list(session.posargs) or ["--json", str(BENCH_OUT / "bench.json"), "--png", str(BENCH_OUT / "bench.png")]
+    session.run("python", "-m", "ringio", "bench", *args)
 
 
 @nox.session(reuse_venv=True)
 def demo(session: nox.Session) -> None:
-    """What this machine supports: python -m ringio probe."""
+    """The main demo: python -m ringio probe, then python -m ringio serve and a few requests to it."""
     _install_ringio(session)
     session.run("python", "-m", "ringio", "probe", *session.posargs)
+    _serve_demo(session)
+
+
+def _serve_demo(session: nox.Session) -> None:
+    """Start `python -m ringio serve --port 0`, ask it what curl would, stop it with SIGTERM."""
+    import signal
+    import time
+    import urllib.request
+
+    python = str(Path(session.virtualenv.bin) / "python")
+    session.log("python -m ringio serve --port 0   (in the background)")
+    server = subprocess.Popen([python, "-m", "ringio", "serve", "--port", "0"],
+                              stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stderr.readline()  # "ringio serve: listening on http://127.0.0.1:PORT ..."
+        m = re.search(r"http://[\d.]+:\d+", line)
+        if m is None:
+            server.wait(10)
+            session.error(f"ringio serve did not start: {line}{server.stderr.read()}")
+        url = m.group(0)
+        print(line.rstrip(), flush=True)
+        for method, path in (("POST", "/15"), ("POST", "/17"), ("POST", "/90"), ("GET", "/"),
+                             ("GET", "/health")):
+            req = urllib.request.Request(url + path, method=method)
+            with urllib.request.urlopen(req, timeout=10) as r:
+                body = r.read().decode().rstrip()
+            flag = "-X POST " if method == "POST" else ""
+            print(f"$ curl {flag}{url}{path}\n{body}", flush=True)
+        server.send_signal(signal.SIGTERM)
+        t0 = time.monotonic()
+        rc = server.wait(10)
+        print(server.stderr.read().rstrip(), flush=True)
+        print(f"(SIGTERM: exit status {rc} after {time.monotonic() - t0:.2f} s)", flush=True)
+        if rc != 0:
+            session.error(f"ringio serve exited {rc}")
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
 
 
 @nox.session(reuse_venv=True)

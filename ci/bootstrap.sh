@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Bootstrap a fresh Debian (bookworm) machine for ringio development and CI.
 #
-#   1. system packages: compilers, liburing, clang + sanitizer/libFuzzer runtimes, git, venv
+#   1. system packages: compilers, liburing, clang + sanitizer/libFuzzer runtimes, git, venv,
+#      wrk (the HTTP load generator of nox -s bench)
 #   2. ./.venv with the Python tooling: nox, pytest, meson, meson-python, ninja
 #
 # Idempotent: a second run checks, finds nothing to do and takes a second or two.
@@ -25,6 +26,7 @@ APT_PACKAGES=(
   llvm
   python3-venv
   git
+  wrk
 )
 
 PYTHON="${PYTHON:-python3}"

@@ -1192,6 +1192,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     int rc = ringio_sim_backend_new(&setup, &cfg, &S.b);
     CHECKF(rc == 0, "sim backend: %d", rc);
+    if (cfg.notify) /* the pollable ring fd, as the asyncio integration uses it */
+        CHECK(ringio_sim_notify_enable(S.b) == 0);
     real_ops = S.b->ops;
     wrapped_ops = *real_ops;
     wrapped_ops.peek_cqes = w_peek_cqes;

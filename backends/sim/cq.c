@@ -311,7 +311,7 @@ static void ep_sync(struct sim *s)
  * operation waits on being ready.  Level-triggered, like the ring fd. */
 void sim_notify_update(struct sim *s)
 {
-    if (s->epfd < 0)
+    if (s->epfd < 0 || !s->notify_on)
         return;
     bool want = sim_cq_ready(s) > 0 || s->ovf_head || s->notifs;
     for (struct sop *op = s->ops_head; op && !want; op = op->next)

@@ -254,16 +254,23 @@ static void check_timers(struct sim *s)
     }
 }
 
-/* Pick the next queued op.  First issues go in submission order, as the
- * kernel issues SQEs inline in order (so two sends on one socket keep their
+/* The next op to run.  First issues go in submission order, as the kernel
+ * issues SQEs inline in order (so two sends on one socket keep their
  * order); ops that waited (an fd became ready, a timer expired) or were
  * punted with IOSQE_ASYNC run in an order the decision source picks: the
  * kernel's wakeups and io-wq workers give no order either. */
-static struct sop *pick(struct sim *s, unsigned nready)
+static struct sop *next_ready(struct sim *s)
 {
-    for (struct sop *op = s->ops_head; op; op = op->next)
-        if (op->state == S_QUEUED && !op->started && !(op->sqe.flags & IOSQE_ASYNC))
+    unsigned nready = 0;
+    for (struct sop *op = s->ops_head; op; op = op->next) {
+        if (op->state != S_QUEUED)
+            continue;
+        if (!op->started && !(op->sqe.flags & IOSQE_ASYNC))
             return op;
+        nready++;
+    }
+    if (nready == 0)
+        return NULL;
     unsigned k = 0;
     if (nready > 1 && sim_decide(s, D_ORDER, 2) == 0)
         k = sim_decide(s, D_ORDER, nready);
@@ -277,20 +284,13 @@ static bool round_once(struct sim *s)
 {
     check_timers(s);
     check_fds(s);
-    unsigned nready = 0;
-    for (struct sop *op = s->ops_head; op; op = op->next)
-        nready += op->state == S_QUEUED;
-    bool progress = nready > 0;
-    while (nready) {
-        struct sop *op = pick(s, nready);
-        if (!op)
-            break;
+    bool progress = false;
+    struct sop *op;
+    while ((op = next_ready(s)) != NULL) {
+        progress = true;
         op->state = S_WAIT_TIMER; /* not queued while it runs */
         op->deadline = INT64_MAX;
         (void)sim_issue(s, op);
-        nready = 0;
-        for (struct sop *o = s->ops_head; o; o = o->next)
-            nready += o->state == S_QUEUED;
     }
     bool had_notifs = s->notifs != NULL;
     sim_tick_notifs(s, false);

@@ -155,6 +155,7 @@ struct sim {
     int epfd;        /* notify mode: b->fd; -1 otherwise */
     int cq_evt;      /* notify mode: eventfd, readable while CQEs wait */
     bool cq_evt_set;
+    bool notify_on;  /* ringio_sim_notify_enable() was called */
     struct { int fd; short ev; } *epreg;
     unsigned nepreg, epcap;
 };

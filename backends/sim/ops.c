@@ -101,9 +101,13 @@ static bool cancel_matches(const struct sop *c, const struct sop *op)
  * the decision source says which wins; never both, never neither. */
 static bool cancel_one(struct sim *s, struct sop *t)
 {
+    bool ready = t->state == S_QUEUED && t->started; /* woken, about to run */
     if (t->state == S_WAIT_FD) {
         struct pollfd p = {.fd = t->wait_fd, .events = t->wait_events};
-        if (poll(&p, 1, 0) > 0 && sim_decide(s, D_CANCEL_RACE, 2) == 1) {
+        ready = poll(&p, 1, 0) > 0;
+    }
+    if (ready) {
+        if (sim_decide(s, D_CANCEL_RACE, 2) == 1) {
             uint64_t seq = t->seq;
             (void)sim_issue(s, t); /* the completion wins; a multishot may stay armed */
             for (struct sop *o = s->ops_head; o; o = o->next)

@@ -115,7 +115,7 @@ static void sim_advance(struct ringio_backend *b, unsigned n)
     struct sim *s = to_sim(b);
     pthread_mutex_lock(&s->mu);
     s->cq_head += n;
-    if (s->epfd >= 0 && s->cq_evt_set && sim_cq_ready(s) == 0)
+    if (s->notify_on && s->cq_evt_set && sim_cq_ready(s) == 0)
         sim_notify_update(s);
     pthread_mutex_unlock(&s->mu);
 }
@@ -454,6 +454,20 @@ int ringio_sim_backend_new(const struct ringio_setup *setup, const struct ringio
     s->base.cq_entries = cq;
     s->base.setup_flags = setup->flags | (setup->cq_entries ? IORING_SETUP_CQSIZE : 0);
     *out = &s->base;
+    return 0;
+}
+
+int ringio_sim_notify_enable(struct ringio_backend *b)
+{
+    if (!ringio_sim_is(b))
+        return -EINVAL;
+    struct sim *s = to_sim(b);
+    if (s->epfd < 0)
+        return -ENOTSUP;
+    pthread_mutex_lock(&s->mu);
+    s->notify_on = true;
+    sim_notify_update(s);
+    pthread_mutex_unlock(&s->mu);
     return 0;
 }
 

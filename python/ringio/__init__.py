@@ -33,6 +33,7 @@ from ._ringio import (
     unavailable_reason,
 )
 from .files import aligned_buffer, explain_error
+from .sim import FaultProfile  # noqa: E402  (ringio.sim imports the extension above)
 
 __version__ = "0.1.0"
 
@@ -44,8 +45,6 @@ _constants = {
     if name.startswith(_CONSTANT_PREFIXES)
 }
 globals().update(_constants)
-
-from .sim import FaultProfile
 
 __all__ = [
     "BackendFallbackWarning",

@@ -1,8 +1,8 @@
 """Command line: ``python -m ringio probe [--json]``,
-``python -m ringio bench [--quick] [--json] [--scenario NAME]``.
+``python -m ringio serve [--host H] [--port P] [--backend B]``,
+``python -m ringio bench [--quick] [--json [PATH]] [--png PATH] [--scenario NAME]``.
 
-Subcommands are registered in ``_COMMANDS``; later ones (``serve``) plug in
-the same way.
+Subcommands are registered in ``_COMMANDS``; each has ``--help``.
 """
 
 from __future__ import annotations
@@ -113,17 +113,39 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "bench",
-        help="measure ringio against asyncio, uvloop, liburing, uring-api and C liburing",
-        description="Scenarios nop, echo and timers; each implementation gets a warm-up run "
-        "and 5 measured runs, reported as median [min-max] with ratios to a C liburing "
-        "program and to asyncio measured in the same run.  Prints a Markdown table "
-        "(or JSON with --json); progress goes to stderr.",
+        help="measure ringio against asyncio, uvloop, liburing, uring-api, http.server and C liburing",
+        description=f"Scenarios {', '.join(bench.SCENARIOS)}; each implementation gets a warm-up "
+        "run and 5 measured runs, reported as median [min-max] with ratios to a C liburing "
+        "program, to asyncio and to each scenario's peers, measured in the same run.  Prints a "
+        "Markdown table (JSON with a bare --json; --json PATH writes it to a file), draws a PNG "
+        "with --png PATH; progress goes to stderr.  The http scenario needs wrk.",
     )
     bench.add_arguments(p)
     p.set_defaults(func=_cmd_bench)
 
 
-_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_probe, _add_bench]
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from . import serve
+
+    return serve.main(args)
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    from . import serve
+
+    p = sub.add_parser(
+        "serve",
+        help="run the HTTP/1.1 server on one ring (the Fibonacci service: POST /N)",
+        description="An HTTP/1.1 server on one ringio ring: multishot accept and receives, "
+        "one batched send per connection per loop turn, keep-alive and pipelining. "
+        "POST /N answers the Nth Fibonacci number (N <= 10000), GET / and GET /health "
+        "describe it; --app serves your own ringio.serve.App. SIGINT/SIGTERM stop it.",
+    )
+    serve.add_arguments(p)
+    p.set_defaults(func=_cmd_serve)
+
+
+_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_probe, _add_serve, _add_bench]
 
 
 def build_parser() -> argparse.ArgumentParser:

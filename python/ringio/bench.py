@@ -9,16 +9,30 @@ Scenarios (``--scenario NAME``, repeatable; default: all):
     ``uring-api`` (whose only NOP is ``break_wait()``; ringio's
     ``break_wait()`` loop is measured next to it) and a C program on liburing
     (``tests/bench/c/nop.c``), the physical limit.
+``pingpong``
+    64-byte ping-pong over an AF_UNIX socketpair whose two ends are on one
+    ring: each hop is a send and a receive (ringio: in one ``batch()``, one
+    ``io_uring_enter``; also without ``batch()``), against uring-api (its
+    API: every submit enters the kernel) and C liburing
+    (``tests/bench/c/pingpong.c``).
+``sends``
+    Batches of 64 sends of 64 B on a socketpair drained by a reader process:
+    ringio ``batch()`` + ``wait_many`` against uring-api (one at a time: it
+    has no batching) and C liburing (``tests/bench/c/sends.c``).
 ``echo``
-    A TCP echo server on loopback: K connections each doing M request/response
-    round trips of 64 B and of 4 KiB.  Servers: ringio (multishot accept,
-    multishot recv, send; ``batch()`` + ``wait_many``; also without
-    ``IORING_SETUP_COOP_TASKRUN`` and with plain ``wait()``), uring-api (the
-    same loop, its API), asyncio (Protocol), uvloop (same Protocol), C on
-    liburing (``tests/bench/c/echo_server.c``).  Every server runs in its own
-    process pinned to one CPU and faces the same client process on another
+    A TCP echo server on loopback at 1, 64 and 512 connections, each doing M
+    request/response round trips of 64 B.  Servers: ringio (multishot accept,
+    multishot recv, send; ``batch()`` + ``wait_many``), uring-api (the same
+    loop, its API), asyncio (Protocol), uvloop (same Protocol), C on liburing
+    (``tests/bench/c/echo_server.c``).  Every server runs in its own process
+    pinned to one CPU and faces the same client process on another
     (``tests/bench/c/echo_client.c``: plain non-blocking sockets and epoll; a
     Python client of the same protocol stands in when no C compiler works).
+``http``
+    ``wrk -t2 -c64`` (the Debian package) against ``python -m ringio serve``,
+    ``http.server.ThreadingHTTPServer`` and a plain asyncio-streams server,
+    all serving the same routes with the same Python Fibonacci function:
+    ``GET /`` and ``POST /20``, HTTP/1.1 keep-alive.
 ``timers``
     N ``submit_timeout(0.001)`` completions against asyncio's (and uvloop's)
     ``loop.call_later(0.001, ...)`` and C liburing timeouts.
@@ -30,7 +44,11 @@ alike; the median, min and max rates are reported, with ratios against the C
 program and against asyncio of the same group.  Speed is only ever compared
 within one run: nothing here asserts a timing.
 
-File scenarios (caio, libaio) are skipped: ringio has no file operations yet.
+``files`` (the file reads against caio) comes from ``ringio.bench_files``
+once the file operations land; until then it is listed as skipped.
+
+``--json PATH`` also writes the report as JSON, ``--png PATH`` draws it
+(matplotlib, installed by ``nox -s bench``).
 
 Peers that cannot be imported or cannot create a ring are reported as
 ``unavailable: <reason>``; the C programs are compiled with ``cc -O2 ...
@@ -45,9 +63,11 @@ import errno
 import json
 import os
 import platform
+import re
 import selectors
 import shlex
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -61,7 +81,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-SCENARIOS = ("nop", "echo", "timers", "files")
+SCENARIOS = ("nop", "pingpong", "sends", "echo", "http", "timers", "files", "sim")
 
 perf_counter = time.perf_counter
 
@@ -75,11 +95,18 @@ class Sizes:
     nop_batch_ops: int
     nop_batch: int
     nop_single_ops: int
-    echo_conns: int
-    echo_msgs: int
+    echo_conns: tuple[int, ...]  # one group per connection count
+    echo_msgs: tuple[int, ...]  # round trips per connection, for each count
     echo_sizes: tuple[int, ...]
     timers: int
     timer_delay: float
+    pingpong_trips: int
+    sends_total: int
+    sends_batch: int
+    msg_size: int  # pingpong and sends
+    http_seconds: int  # wrk -d
+    http_conns: int  # wrk -c
+    http_paths: tuple[str, ...]
 
 
 FULL = Sizes(
@@ -87,11 +114,18 @@ FULL = Sizes(
     nop_batch_ops=1_000_000,
     nop_batch=64,
     nop_single_ops=200_000,
-    echo_conns=32,
-    echo_msgs=2_000,
-    echo_sizes=(64, 4096),
+    echo_conns=(1, 64, 512),
+    echo_msgs=(20_000, 3_000, 400),
+    echo_sizes=(64,),
     timers=10_000,
     timer_delay=0.001,
+    pingpong_trips=100_000,
+    sends_total=640_000,
+    sends_batch=64,
+    msg_size=64,
+    http_seconds=3,
+    http_conns=64,
+    http_paths=("GET /", "POST /20"),
 )
 
 QUICK = Sizes(
@@ -99,11 +133,18 @@ QUICK = Sizes(
     nop_batch_ops=2_048,
     nop_batch=64,
     nop_single_ops=512,
-    echo_conns=2,
-    echo_msgs=20,
-    echo_sizes=(64, 4096),
+    echo_conns=(1, 4),
+    echo_msgs=(20, 20),
+    echo_sizes=(64,),
     timers=200,
     timer_delay=0.001,
+    pingpong_trips=500,
+    sends_total=2_048,
+    sends_batch=64,
+    msg_size=64,
+    http_seconds=1,
+    http_conns=8,
+    http_paths=("GET /",),
 )
 
 # Provided buffers of the Python io_uring echo servers (per connection) and of
@@ -133,6 +174,7 @@ class Row:
     max: float | None = None
     ratio_to_c: float | None = None
     ratio_to_asyncio: float | None = None
+    ratios: dict[str, float] = field(default_factory=dict)  # vs the scenario's "baselines"
 
     def finish(self) -> None:
         if self.runs:
@@ -188,7 +230,7 @@ def _run_rows(specs: list[tuple[Row, Factory]], repeats: int) -> list[Row]:
     return [row for row, _ in specs]
 
 
-def _set_ratios(rows: list[Row]) -> None:
+def _set_ratios(rows: list[Row], baselines: Sequence[str] = ()) -> None:
     by_group: dict[str, dict[str, Row]] = {}
     for r in rows:
         if r.status == "ok":
@@ -202,6 +244,10 @@ def _set_ratios(rows: list[Row]) -> None:
             r.ratio_to_c = r.median / c.median
         if aio is not None and aio.median:
             r.ratio_to_asyncio = r.median / aio.median
+        for name in baselines:
+            base = peers.get(name)
+            if base is not None and base.median:
+                r.ratios[name] = r.median / base.median
 
 
 # --------------------------------------------------------------------------- peers
@@ -818,7 +864,7 @@ class EchoHarness:
             self.client_desc = f"the Python client in ringio.bench (C client unavailable: {e})"
 
     @contextmanager
-    def server(self, server_cmd: list[str], size: int) -> Iterator[Once]:
+    def server(self, server_cmd: list[str], size: int, conns: int, msgs: int) -> Iterator[Once]:
         """Start a server process; each call of the yielded function is one client run."""
         # stderr goes to a file: a pipe nobody reads could fill up and stall the server.
         with tempfile.TemporaryFile(mode="w+") as errfile:
@@ -834,8 +880,8 @@ class EchoHarness:
                     if server.poll() is not None:
                         raise RuntimeError(f"server exited {server.returncode}: "
                                            f"{_tail(errfile)}")
-                    cmd = [*self.client_cmd, str(port), str(self.sz.echo_conns),
-                           str(self.sz.echo_msgs), str(size), *self.client_args]
+                    cmd = [*self.client_cmd, str(port), str(conns), str(msgs), str(size),
+                           *self.client_args]
                     p = subprocess.run(cmd, check=False, capture_output=True, text=True,
                                        timeout=600, preexec_fn=_pinned(self.client_cpu))
                     if p.returncode != 0:
@@ -914,9 +960,10 @@ def scenario_echo(sz: Sizes, cprogs: CPrograms) -> dict:
         return f
 
     servers: list[tuple[str, str, Callable[[], list[str]]]] = [
+        # The loop without COOP_TASKRUN ("ringio-noflags") and without batch() ("ringio-wait")
+        # are still servable (python -m ringio.bench serve-echo IMPL) but no longer measured
+        # by default: the run is long enough with three connection counts.
         ("ringio", "multishot accept+recv, send; batch() + wait_many", ringio_cmd("ringio")),
-        ("ringio", "same, Ring(flags=0): without COOP_TASKRUN", ringio_cmd("ringio-noflags")),
-        ("ringio", "same loop, no batch(): wait() one at a time", ringio_cmd("ringio-wait")),
         (ua, "same loop: wait() one at a time (no batch, no wait_many)",
          peer_cmd("uring-api", _import_uring_api)),
         ("asyncio", "Protocol: data_received -> transport.write", lambda: _py_server("asyncio")),
@@ -926,23 +973,478 @@ def scenario_echo(sz: Sizes, cprogs: CPrograms) -> dict:
     ]
     rows: list[Row] = []
     for size in sz.echo_sizes:
-        _log(f"echo, {size}-byte messages")
-        rows += _run_rows([
-            (Row(impl, how, f"{size} B", "msg/s"),
-             lambda cmd=cmd, size=size: h.server(cmd(), size))
-            for impl, how, cmd in servers
-        ], sz.repeats)
+        for conns, msgs in zip(sz.echo_conns, sz.echo_msgs, strict=True):
+            group = f"{conns} conn" + ("" if len(sz.echo_sizes) == 1 else f", {size} B")
+            _log(f"echo, {conns} connections, {size}-byte messages")
+            rows += _run_rows([
+                (Row(impl, how, group, "msg/s"),
+                 lambda cmd=cmd, size=size, conns=conns, msgs=msgs: h.server(cmd(), size, conns, msgs))
+                for impl, how, cmd in servers
+            ], sz.repeats)
     pin = (f"server on CPU {h.server_cpu}, client on CPU {h.client_cpu}"
            if h.server_cpu is not None else "not pinned (fewer than 2 CPUs)")
     return {
         "title": "echo: TCP loopback echo",
-        "setup": f"{sz.echo_conns} connections x {sz.echo_msgs:,} request/response round trips "
-                 f"each ({sz.echo_conns * sz.echo_msgs:,} messages per run), 64 B and 4 KiB "
-                 f"messages. Client: {h.client_desc}, one process for every server; {pin}. "
+        "baselines": [uv, ua],
+        "setup": "; ".join(f"{c} connections x {m:,} request/response round trips each"
+                           for c, m in zip(sz.echo_conns, sz.echo_msgs, strict=True))
+                 + f"; {'/'.join(f'{x} B' for x in sz.echo_sizes)} messages. "
+                 f"Client: {h.client_desc}, one process for every server; {pin}. "
                  f"io_uring servers: IORING_SETUP_COOP_TASKRUN unless said otherwise, "
                  f"provided buffers of {ECHO_BUF_SIZE} B ({ECHO_BUF_COUNT} per connection "
                  "in Python, one shared ring of 4096 in C).",
         "unit": "msg/s",
+        "rows": rows,
+    }
+
+
+# --------------------------------------------------------------------------- pingpong
+
+
+def _pp_check(ok: bool) -> None:
+    if not ok:
+        raise RuntimeError("a send or receive moved fewer bytes than the message")
+
+
+@contextmanager
+def _pingpong_ringio(n: int, size: int, batched: bool) -> Iterator[Once]:
+    """Both ends of a socketpair on one ring; a hop is a send and a receive."""
+    ringio = _import_ringio()
+    a, b = socket.socketpair()
+    msg, buf = b"p" * size, bytearray(size)
+    try:
+        with ringio.Ring(entries=8) as ring:
+            send, recv, wm, bt, wait = (ring.submit_send, ring.submit_recv, ring.wait_many,
+                                        ring.batch, ring.wait)
+            hops = ((a.fileno(), b.fileno()), (b.fileno(), a.fileno()))
+
+            def once() -> tuple[int, float]:
+                ok = True
+                t0 = perf_counter()
+                for _ in range(n):
+                    for x, y in hops:
+                        if batched:
+                            with bt():  # one io_uring_enter submits both and waits
+                                s = send(x, msg)
+                                r = recv(y, buf)
+                                if len(wm(2)) < 2:
+                                    wm(1)
+                        else:  # each submit enters the kernel; wait() one at a time
+                            s = send(x, msg)
+                            r = recv(y, buf)
+                            wait()
+                            wait()
+                        ok = ok and s.res == size and r.res == size
+                dt = perf_counter() - t0
+                _pp_check(ok and buf == msg)
+                return n, dt
+
+            yield once
+    finally:
+        a.close()
+        b.close()
+
+
+@contextmanager
+def _pingpong_uring_api(n: int, size: int) -> Iterator[Once]:
+    uring_api = _import_uring_api()
+    a, b = socket.socketpair()
+    msg, buf = b"p" * size, bytearray(size)
+    ring = uring_api.Ring(8)
+    try:
+        send, recv, wait = ring.submit_send, ring.submit_recv, ring.wait
+        hops = ((a.fileno(), b.fileno()), (b.fileno(), a.fileno()))
+
+        def once() -> tuple[int, float]:
+            ok = True
+            t0 = perf_counter()
+            for _ in range(n):
+                for x, y in hops:
+                    send(x, msg, None)
+                    recv(y, buf, None)
+                    ok = ok and wait().res == size and wait().res == size
+            dt = perf_counter() - t0
+            _pp_check(ok and buf == msg)
+            return n, dt
+
+        yield once
+    finally:
+        ring.close()
+        a.close()
+        b.close()
+
+
+def scenario_pingpong(sz: Sizes, cprogs: CPrograms) -> dict:
+    n, size = sz.pingpong_trips, sz.msg_size
+    g, u = "pingpong", "round trips/s"
+    rows = _run_rows([
+        (Row("ringio", "batch(): submit_send + submit_recv, wait_many (one enter per hop)", g, u),
+         lambda: _pingpong_ringio(n, size, batched=True)),
+        (Row("ringio", "no batch(): submit_send, submit_recv, wait, wait", g, u),
+         lambda: _pingpong_ringio(n, size, batched=False)),
+        (Row(_peer_label("uring-api"), "submit_send, submit_recv, wait, wait (its API)", g, u),
+         lambda: _pingpong_uring_api(n, size)),
+        (Row("C liburing", "prep_send + prep_recv, submit_and_wait(2)", g, u),
+         lambda: _c_program(cprogs, "pingpong", n, size)),
+    ], sz.repeats)
+    return {
+        "title": f"pingpong: {size}-byte ping-pong on a socketpair",
+        "baselines": [_peer_label("uring-api")],
+        "setup": f"{n:,} round trips of {size} B over an AF_UNIX stream socketpair whose two ends "
+                 "are on one ring; a round trip is two hops (a to b, b to a), each hop a send "
+                 "and a receive.",
+        "unit": u,
+        "rows": rows,
+    }
+
+
+# --------------------------------------------------------------------------- sends
+
+
+# The reader when the C program cannot be built: recv_into one buffer, no allocation per read.
+_DRAIN = ("import socket\ns = socket.socket(fileno=0)\nbuf = bytearray(1 << 20)\n"
+          "while s.recv_into(buf):\n    pass\n")
+
+
+@contextmanager
+def _drained_pair(cprogs: CPrograms) -> Iterator[socket.socket]:
+    """The writing end of a socketpair whose other end a reader process drains: the C
+    program's own reader (`sends drain`), so every row faces the same reader."""
+    try:
+        cmd = [str(cprogs.get("sends")), "drain"]
+    except Unavailable:
+        cmd = [sys.executable, "-c", _DRAIN]
+    a, b = socket.socketpair()
+    reader = subprocess.Popen(cmd, stdin=b)
+    b.close()
+    try:
+        yield a
+    finally:
+        a.close()
+        reader.wait(30)
+
+
+@contextmanager
+def _sends_ringio(n: int, batch: int, size: int, cprogs: CPrograms) -> Iterator[Once]:
+    ringio = _import_ringio()
+    msg = b"s" * size
+    with _drained_pair(cprogs) as a, ringio.Ring(entries=batch) as ring:
+        send, wm, bt = ring.submit_send, ring.wait_many, ring.batch
+        fd = a.fileno()
+
+        def once() -> tuple[int, float]:
+            bad = done = 0
+            t0 = perf_counter()
+            while done < n:
+                want = min(batch, n - done)
+                with bt():
+                    for _ in range(want):
+                        send(fd, msg)
+                    got = 0
+                    while got < want:
+                        for c in wm(want - got):
+                            bad |= c.res ^ size
+                            got += 1
+                done += want
+            dt = perf_counter() - t0
+            if bad:
+                raise RuntimeError("a send did not send the whole message")
+            return n, dt
+
+        yield once
+
+
+@contextmanager
+def _sends_uring_api(n: int, size: int, cprogs: CPrograms) -> Iterator[Once]:
+    uring_api = _import_uring_api()
+    msg = b"s" * size
+    ring = uring_api.Ring(64)
+    try:
+        with _drained_pair(cprogs) as a:
+            send, wait = ring.submit_send, ring.wait
+            fd = a.fileno()
+
+            def once() -> tuple[int, float]:
+                bad = 0
+                t0 = perf_counter()
+                for _ in range(n):
+                    send(fd, msg, None)
+                    bad |= wait().res ^ size
+                dt = perf_counter() - t0
+                if bad:
+                    raise RuntimeError("a send did not send the whole message")
+                return n, dt
+
+            yield once
+    finally:
+        ring.close()
+
+
+def scenario_sends(sz: Sizes, cprogs: CPrograms) -> dict:
+    n, b, size = sz.sends_total, sz.sends_batch, sz.msg_size
+    g, u = f"batches of {b}", "sends/s"
+    rows = _run_rows([
+        (Row("ringio", f"batch(): {b}x submit_send, wait_many", g, u),
+         lambda: _sends_ringio(n, b, size, cprogs)),
+        (Row(_peer_label("uring-api"), "submit_send, wait (it has no batching)", g, u),
+         lambda: _sends_uring_api(n, size, cprogs)),
+        (Row("C liburing", f"{b}x prep_send, submit_and_wait({b})", g, u),
+         lambda: _c_program(cprogs, "sends", n, b, size)),
+    ], sz.repeats)
+    return {
+        "title": f"sends: batched {size}-byte sends",
+        "baselines": [_peer_label("uring-api")],
+        "setup": f"{n:,} sends of {size} B on an AF_UNIX stream socketpair, {b} per batch; a "
+                 "reader process drains the other end with 1 MiB reads (the loop of "
+                 "tests/bench/c/sends.c for every row: `sends drain`, or its forked child).",
+        "unit": u,
+        "rows": rows,
+    }
+
+
+# --------------------------------------------------------------------------- http
+
+_WRK_POST = 'wrk.method = "POST"\n'
+
+
+def _http_threading(lsock: socket.socket) -> None:
+    """http.server.ThreadingHTTPServer with the same three routes, HTTP/1.1 keep-alive."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from .serve import FIBONACCI_MAX, fibonacci
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        # Headers and body go out in two writes: with Nagle on, every keep-alive response
+        # would wait for a delayed ACK (40 ms).  TCP_NODELAY, as ringio and asyncio set it.
+        disable_nagle_algorithm = True
+
+        def _answer(self, status: int, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:  # noqa: N802 -- http.server's naming
+            if self.path == "/":
+                self._answer(200, b"ringio serve: POST /N answers the Nth Fibonacci number; GET /health\n")
+            elif self.path == "/health":
+                self._answer(200, b"ok\n")
+            else:
+                self._answer(404, b"Not Found\n")
+
+        def do_POST(self) -> None:  # noqa: N802
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(length)
+            try:
+                n = int(self.path[1:])
+            except ValueError:
+                self._answer(404, b"Not Found\n")
+                return
+            if not 0 <= n <= FIBONACCI_MAX:
+                self._answer(400, b"N out of range\n")
+                return
+            self._answer(200, f"{fibonacci(n)}\n".encode())
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+        def server_bind(self) -> None:  # the socket is bound already
+            self.server_address = self.socket.getsockname()
+            self.server_name, self.server_port = self.server_address[:2]
+
+    srv = Server(lsock.getsockname(), Handler, bind_and_activate=False)
+    srv.socket.close()
+    srv.socket = lsock
+    srv.serve_forever()
+
+
+def _http_asyncio(lsock: socket.socket) -> None:
+    """A plain asyncio-streams HTTP/1.1 server with the same routes, keep-alive."""
+    import asyncio
+
+    from .serve import FIBONACCI_MAX, fibonacci
+
+    index = b"ringio serve: POST /N answers the Nth Fibonacci number; GET /health\n"
+
+    def answer(status: int, body: bytes) -> bytes:
+        reason = {200: "OK", 400: "Bad Request", 404: "Not Found"}[status]
+        return (f"HTTP/1.1 {status} {reason}\r\nContent-Length: {len(body)}\r\n"
+                "Content-Type: text/plain; charset=utf-8\r\n\r\n").encode() + body
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                method, path, _version = lines[0].split(" ")
+                length = 0
+                for line in lines[1:]:
+                    if line[:15].lower() == "content-length:":
+                        length = int(line[15:])
+                if length:
+                    await reader.readexactly(length)
+                if method == "GET" and path == "/":
+                    out = answer(200, index)
+                elif method == "GET" and path == "/health":
+                    out = answer(200, b"ok\n")
+                elif method == "POST" and path[1:].isdigit():
+                    n = int(path[1:])
+                    out = (answer(200, f"{fibonacci(n)}\n".encode()) if n <= FIBONACCI_MAX
+                           else answer(400, b"N out of range\n"))
+                else:
+                    out = answer(404, b"Not Found\n")
+                writer.write(out)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, ValueError):
+            pass
+        finally:
+            writer.close()
+
+    async def main() -> None:
+        server = await asyncio.start_server(handle, sock=lsock, backlog=1024)
+        await server.serve_forever()
+
+    asyncio.run(main())
+
+
+_HTTP_SERVERS: dict[str, Callable[[socket.socket], None]] = {
+    "threading": _http_threading,
+    "asyncio": _http_asyncio,
+}
+
+
+def _child_serve_http(impl: str) -> int:
+    """`python -m ringio.bench serve-http IMPL`: print PORT n, serve until killed."""
+    lsock = _listen()
+    sys.stdout.write(f"PORT {lsock.getsockname()[1]}\n")
+    sys.stdout.flush()
+    _HTTP_SERVERS[impl](lsock)
+    return 0
+
+
+class HttpHarness:
+    """A server process (pinned to the first CPU) and wrk (pinned to the second)."""
+
+    PORT_RE = re.compile(rb"(?:^PORT |listening on http://127\.0\.0\.1:)(\d+)", re.M)
+
+    def __init__(self, sz: Sizes, workdir: Path) -> None:
+        self.sz = sz
+        self.wrk = shutil.which("wrk")
+        cpus = _cpus()
+        self.server_cpu = cpus[0] if len(cpus) >= 2 else None
+        self.client_cpu = cpus[1] if len(cpus) >= 2 else None
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.post_lua = workdir / "wrk_post.lua"
+        self.post_lua.write_text(_WRK_POST, encoding="ascii")
+
+    @contextmanager
+    def server(self, cmd: list[str], method: str, path: str) -> Iterator[Once]:
+        if self.wrk is None:
+            raise Unavailable("wrk is not installed (apt-get install wrk; ci/bootstrap.sh does)")
+        with tempfile.TemporaryFile() as out:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                    preexec_fn=_pinned(self.server_cpu))  # noqa: PLW1509
+            try:
+                port = self._port(proc, out)
+                url = f"http://127.0.0.1:{port}{path}"
+                wrk = [self.wrk, "-t2", f"-c{self.sz.http_conns}", f"-d{self.sz.http_seconds}s"]
+                if method == "POST":
+                    wrk += ["-s", str(self.post_lua)]
+
+                def once() -> tuple[int, float]:
+                    if proc.poll() is not None:
+                        raise RuntimeError(f"server exited {proc.returncode}: {_tail_bytes(out)}")
+                    p = subprocess.run([*wrk, url], check=False, capture_output=True, text=True,
+                                       timeout=self.sz.http_seconds + 60,
+                                       preexec_fn=_pinned(self.client_cpu))  # noqa: PLW1509
+                    return _parse_wrk(p)
+
+                yield once
+            finally:
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+    @classmethod
+    def _port(cls, proc: subprocess.Popen, out: Any) -> int:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            out.seek(0)
+            m = cls.PORT_RE.search(out.read())
+            if m:
+                return int(m.group(1))
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited {proc.returncode}: {_tail_bytes(out)}")
+            time.sleep(0.02)
+        raise RuntimeError("server did not report its port within 30 s")
+
+
+def _tail_bytes(f: Any, n: int = 400) -> str:
+    f.seek(0)
+    return f.read().decode(errors="replace").strip()[-n:]
+
+
+def _parse_wrk(p: subprocess.CompletedProcess) -> tuple[int, float]:
+    if p.returncode != 0:
+        raise RuntimeError(f"wrk exited {p.returncode}: {p.stderr.strip()[-300:]}")
+    m = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)\b", p.stdout)
+    if m is None:
+        raise RuntimeError(f"unexpected wrk output: {p.stdout[-300:]}")
+    n = int(m.group(1))
+    secs = float(m.group(2)) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[m.group(3)]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", p.stdout)
+    if bad:
+        raise RuntimeError(f"{bad.group(1)} of {n} responses were not 2xx")
+    errs = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", p.stdout)
+    if errs and sum(int(x) for x in errs.groups()) > n // 100:
+        raise RuntimeError(f"wrk: {errs.group(0)} ({n} requests)")
+    if n == 0:
+        raise RuntimeError("wrk completed no request")
+    return n, secs
+
+
+def scenario_http(sz: Sizes, cprogs: CPrograms) -> dict:
+    h = HttpHarness(sz, (cprogs.build or Path(tempfile.gettempdir()) / "ringio-bench"))
+
+    def ringio_cmd() -> list[str]:
+        _check_ringio_sockets()
+        return [sys.executable, "-m", "ringio", "serve", "--port", "0"]
+
+    servers: list[tuple[str, str, Callable[[], list[str]]]] = [
+        ("ringio", "python -m ringio serve (one ring, batch() + wait_many)", ringio_cmd),
+        ("asyncio", "asyncio streams: readuntil, write, drain",
+         lambda: [sys.executable, "-m", "ringio.bench", "serve-http", "asyncio"]),
+        ("ThreadingHTTPServer", "http.server, a thread per connection, HTTP/1.1",
+         lambda: [sys.executable, "-m", "ringio.bench", "serve-http", "threading"]),
+    ]
+    rows: list[Row] = []
+    for target in sz.http_paths:
+        method, path = target.split(" ")
+        _log(f"http, {target}")
+        rows += _run_rows([
+            (Row(impl, how, target, "req/s"),
+             lambda cmd=cmd, method=method, path=path: h.server(cmd(), method, path))
+            for impl, how, cmd in servers
+        ], sz.repeats)
+    pin = (f"server on CPU {h.server_cpu}, wrk on CPU {h.client_cpu}"
+           if h.server_cpu is not None else "not pinned (fewer than 2 CPUs)")
+    return {
+        "title": "http: HTTP/1.1 keep-alive with wrk",
+        "baselines": ["ThreadingHTTPServer"],
+        "setup": f"wrk -t2 -c{sz.http_conns} -d{sz.http_seconds}s against each server "
+                 f"({', '.join(sz.http_paths)}; POST /20 answers F(20) = 6765 from a Python "
+                 f"handler, the same function everywhere); {pin}; a non-2xx answer fails the row.",
+        "unit": "req/s",
         "rows": rows,
     }
 
@@ -1015,6 +1517,12 @@ def _scenario_files(sz: Sizes, cprogs: CPrograms) -> dict:
     return scenario_files(sz, cprogs)
 
 
+def _scenario_sim(sz: Sizes, cprogs: CPrograms) -> dict:
+    from .bench_sim import scenario_sim  # its own module (it imports this one)
+
+    return scenario_sim(sz, cprogs)
+
+
 def scenario_timers(sz: Sizes, cprogs: CPrograms) -> dict:
     n, d = sz.timers, sz.timer_delay
     g, u = "timers", "completions/s"
@@ -1072,6 +1580,70 @@ def _cc_version() -> str:
         return "unavailable"
 
 
+def _wrk_version() -> str:
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        return "not installed"
+    try:
+        p = subprocess.run([wrk, "-v"], check=False, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    m = re.search(r"wrk (\S+)", p.stdout + p.stderr)
+    return m.group(1) if m else "unknown"
+
+
+def render_png(report: dict, path: str) -> None:
+    """One horizontal bar chart per group: every implementation's median, min-max whiskers."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
+
+    panels = []
+    for sc in report["scenarios"].values():
+        groups = list(dict.fromkeys(r["group"] for r in sc["rows"]))
+        for g in groups:
+            rows = [r for r in sc["rows"] if r["group"] == g and r["status"] == "ok"]
+            if rows:
+                panels.append((f"{sc['title'].split(':')[0]}: {g}", sc["unit"], rows))
+    if not panels:
+        raise RuntimeError("nothing to draw: no row ran")
+    cols = 2
+    nrows = (len(panels) + cols - 1) // cols
+    fig, axes = plt.subplots(nrows, cols, figsize=(13, 2.3 * nrows + 0.8), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    for ax, (title, unit, rows) in zip(axes.flat, panels, strict=False):
+        labels = [r["impl"] if len(r["how"]) > 60 or [x["impl"] for x in rows].count(r["impl"]) == 1
+                  else f"{r['impl']} ({r['how'][:28]})" for r in rows]
+        med = [r["median"] for r in rows]
+        err = [[r["median"] - r["min"] for r in rows], [r["max"] - r["median"] for r in rows]]
+        colors = ["#d62728" if r["impl"] == "ringio" else "#7f7f7f" if r["impl"] == "C liburing"
+                  else "#1f77b4" for r in rows]
+        y = list(range(len(rows)))[::-1]
+        ax.barh(y, med, xerr=err, color=colors, capsize=2)
+        ax.set_yticks(y)
+        ax.set_yticklabels(labels, fontsize=8)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel(unit, fontsize=8)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: _fmt_rate(x) if x else "0"))
+        ax.tick_params(axis="x", labelsize=7)
+        top = max(med)
+        for yi, m in zip(y, med, strict=True):
+            ax.text(m + top * 0.01, yi, _fmt_rate(m), va="center", fontsize=7)
+        ax.set_xlim(0, top * 1.25)
+    m = report["machine"]
+    via = report.get("via") or report["command"]
+    fig.suptitle(f"{via.split(' -- ')[0]}  |  {m['cpu']}, {m['cpus']} CPUs, "
+                 f"kernel {m['kernel']}, {m['python']}  |  median of {report['repeats']} runs "
+                 "(red: ringio, grey: C liburing)", fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
 def machine_info(busy_sample: float = 1.0) -> dict:
     try:
         import ringio
@@ -1079,7 +1651,8 @@ def machine_info(busy_sample: float = 1.0) -> dict:
         ringio_v = f"{ringio.__version__} (built against {ringio.__liburing_version__})"
     except ImportError as e:  # pragma: no cover
         ringio_v = f"unavailable: {e}"
-    peers = {d: _version(d) or "not installed" for d in ("uvloop", "liburing", "uring-api")}
+    peers = {d: _version(d) or "not installed" for d in ("uvloop", "liburing", "uring-api", "caio")}
+    peers["wrk"] = _wrk_version()
     return {
         "cpu": _cpu_model(),
         "cpus": os.cpu_count(),
@@ -1175,8 +1748,10 @@ def render_markdown(report: dict) -> str:
         out.append("")
         groups = list(dict.fromkeys(r["group"] for r in sc["rows"]))
         show_aio = any(r["ratio_to_asyncio"] is not None for r in sc["rows"])
+        bases = [b for b in sc.get("baselines", ()) if any(b in r.get("ratios", {}) for r in sc["rows"])]
         names = (["group"] if len(groups) > 1 else []) + ["implementation", "how"]
-        nums = [f"{sc['unit']} median [min-max]", "vs C liburing"] + (["vs asyncio"] if show_aio else [])
+        nums = ([f"{sc['unit']} median [min-max]", "vs C liburing"] + (["vs asyncio"] if show_aio else [])
+                + [f"vs {b}" for b in bases])
         out.append("| " + " | ".join(names + nums) + " |")
         out.append("|" + "|".join([" --- "] * len(names) + [" ---: "] * len(nums)) + "|")
         for r in sc["rows"]:
@@ -1188,11 +1763,13 @@ def render_markdown(report: dict) -> str:
                 cells.append(_fmt_ratio(r["ratio_to_c"]))
                 if show_aio:
                     cells.append(_fmt_ratio(r["ratio_to_asyncio"]))
+                cells += [_fmt_ratio(r.get("ratios", {}).get(b)) for b in bases]
             else:
                 cells.append(f"{r['status']}: {r['reason']}".replace("|", "\\|"))
                 cells.append("")
                 if show_aio:
                     cells.append("")
+                cells += [""] * len(bases)
             out.append("| " + " | ".join(cells) + " |")
     if report["skipped"]:
         out.append("")
@@ -1209,7 +1786,11 @@ def render_markdown(report: dict) -> str:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true",
                    help="tiny sizes (seconds in all): a smoke run, not a measurement")
-    p.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
+    p.add_argument("--json", nargs="?", const="-", default=None, metavar="PATH",
+                   help="write the report as JSON to PATH (the Markdown table still goes to "
+                        "stdout); without PATH, print JSON instead of Markdown")
+    p.add_argument("--png", default=None, metavar="PATH",
+                   help="draw the medians as a PNG chart at PATH (needs matplotlib)")
     p.add_argument("--scenario", action="append", choices=SCENARIOS, metavar="NAME",
                    help=f"run only this scenario ({', '.join(SCENARIOS)}); repeatable")
     p.add_argument("--repeat", type=int, default=None, metavar="N",
@@ -1230,8 +1811,9 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> dict:
     src = CPrograms.find_src(args.c_src)
     cprogs = CPrograms(src, Path(args.build_dir).resolve() if args.build_dir else None)
     wanted = list(dict.fromkeys(args.scenario or SCENARIOS))
-    fns = {"nop": scenario_nop, "echo": scenario_echo, "timers": scenario_timers,
-           "files": _scenario_files}
+    fns = {"nop": scenario_nop, "pingpong": scenario_pingpong, "sends": scenario_sends,
+           "echo": scenario_echo, "http": scenario_http, "timers": scenario_timers,
+           "files": _scenario_files, "sim": _scenario_sim}
     report: dict[str, Any] = {
         "command": _command(argv),
         "via": _via(argv),
@@ -1240,14 +1822,12 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> dict:
         "sizes": asdict(sz),
         "machine": machine_info(0.25 if args.quick else 1.0),
         "scenarios": {},
-        "skipped": {
-            "file scenarios (caio, libaio)": "ringio has no file operations yet",
-        },
+        "skipped": {},
     }
     for name in wanted:
         _log(f"scenario {name}")
         sc = fns[name](sz, cprogs)
-        _set_ratios(sc["rows"])
+        _set_ratios(sc["rows"], sc.get("baselines", ()))
         sc["rows"] = [asdict(r) for r in sc["rows"]]
         report["scenarios"][name] = sc
     report["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
@@ -1257,11 +1837,22 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> dict:
 
 def main(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
     report = run(args, argv)
-    if args.json:
+    if args.json == "-":
         json.dump(report, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         sys.stdout.write(render_markdown(report))
+        if args.json:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+            _log(f"wrote {args.json}")
+    if args.png:
+        try:
+            render_png(report, args.png)
+        except ImportError as e:
+            _log(f"no chart: {e} (pip install matplotlib; the bench nox session does)")
+            return 1
+        _log(f"wrote {args.png}")
     # ringio itself failing (not a peer) is an error; unavailable io_uring is not.
     failed = [r for sc in report["scenarios"].values() for r in sc["rows"]
               if r["impl"] == "ringio" and r["status"] == "failed"]
@@ -1272,10 +1863,12 @@ def _child_main(argv: list[str]) -> int:
     """Internal roles of the echo scenario's processes."""
     if len(argv) == 2 and argv[0] == "serve-echo" and argv[1] in _SERVERS:
         return _child_serve(argv[1])
+    if len(argv) == 2 and argv[0] == "serve-http" and argv[1] in _HTTP_SERVERS:
+        return _child_serve_http(argv[1])
     if len(argv) == 5 and argv[0] == "echo-client":
         return _child_client(*(int(a) for a in argv[1:]))
-    sys.stderr.write("usage: python -m ringio.bench serve-echo IMPL | echo-client PORT CONNS "
-                     "MSGS SIZE  (internal: use `python -m ringio bench`)\n")
+    sys.stderr.write("usage: python -m ringio.bench serve-echo IMPL | serve-http IMPL | "
+                     "echo-client PORT CONNS MSGS SIZE  (internal: use `python -m ringio bench`)\n")
     return 2
 
 

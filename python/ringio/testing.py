@@ -140,7 +140,7 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
     saved = _STATE.pop("saved_env", None)
     if saved is None:
         return
-    for key, value in zip(("RINGIO_SIM_SEED", "RINGIO_SIM_FAULTS"), saved):
+    for key, value in zip(("RINGIO_SIM_SEED", "RINGIO_SIM_FAULTS"), saved, strict=True):
         if value is None:
             os.environ.pop(key, None)
         else:

@@ -160,7 +160,9 @@ static RingioRing *open_ring(PyObject *ring)
 static int capi_ring_fd(PyObject *ring)
 {
     RingioRing *r = open_ring(ring);
-    return r != NULL ? r->fd : -1;
+    if (r == NULL || ringio_ring_fd_used(r) < 0)
+        return -1;
+    return r->fd;
 }
 
 static int capi_ring_closed(PyObject *ring)

@@ -570,9 +570,13 @@ static int ring_wait_events(RingioRing *self, reap_buf *b, unsigned max, int64_t
             if (remaining < 0)
                 remaining = 0;
         }
+        /* A zero timeout only polls: entering with min_complete 0 still
+         * submits, runs task work and flushes the overflow backlog (and lets
+         * the sim make progress), without arming a kernel timer (~20 us). */
+        unsigned min_complete = remaining == 0 ? 0 : 1;
         int brc;
         Py_BEGIN_ALLOW_THREADS
-        brc = ringio_core_wait_block(core, to_submit, 1, remaining);
+        brc = ringio_core_wait_block(core, to_submit, min_complete, remaining);
         Py_END_ALLOW_THREADS
 
         /* The core is still there: close() needs the wait lock we hold. */
@@ -1213,6 +1217,24 @@ static PyObject *open_uint(RingioRing *self, unsigned v)
     return PyLong_FromUnsignedLong(v);
 }
 
+int ringio_ring_fd_used(RingioRing *r)
+{
+    /* The sim keeps its fd readable only once someone may poll it. */
+    if (!r->is_sim || __atomic_load_n(&r->sim_notify, __ATOMIC_ACQUIRE))
+        return 0;
+    if (ringio_ring_lock_open(r) < 0)
+        return -1;
+    int rc = ringio_sim_notify_enable(r->sim_backend);
+    __atomic_store_n(&r->sim_notify, true, __ATOMIC_RELEASE);
+    ringio_release_list(ringio_ring_unlock(r));
+    if (rc < 0) {
+        errno = -rc;
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *get_fd(RingioRing *self, void *c)
 {
     (void)c;
@@ -1220,6 +1242,8 @@ static PyObject *get_fd(RingioRing *self, void *c)
         ringio_raise_closed(self);
         return NULL;
     }
+    if (ringio_ring_fd_used(self) < 0)
+        return NULL;
     return PyLong_FromLong(self->fd);
 }
 static PyObject *get_features(RingioRing *self, void *c)

@@ -280,6 +280,7 @@ struct RingioRing {
     PyObject *sim_faults;  /* the FaultProfile in effect, or NULL */
     PyObject *sim_control; /* ringio.sim.SimControl for ring.sim, created lazily */
     uint64_t sim_seed;
+    bool sim_notify; /* ringio_sim_notify_enable() done (atomic access) */
     /* submit_file.c, GIL: */
     PyObject *registered_buffers; /* tuple of memoryviews holding the exports of
                                    * the registered buffers, or NULL */
@@ -303,6 +304,9 @@ int ringio_sim_args_parse(PyObject *seed_o, PyObject *faults_o, PyObject *replay
 void ringio_sim_args_clear(struct ringio_sim_args *a);
 /* The 64-bit tag scripted rules match: an int user_data itself, else its hash. */
 uint64_t ringio_tag_of(PyObject *user_data);
+/* Someone asked for the ring fd (ring.fd, the C API): on the sim, start
+ * keeping it readable.  0, or -1 with an exception. */
+int ringio_ring_fd_used(RingioRing *r);
 PyObject *ringio_ring_sim_hold(RingioRing *r, PyObject *args);
 PyObject *ringio_ring_sim_release(RingioRing *r, PyObject *user_data);
 PyObject *ringio_ring_sim_force(RingioRing *r, PyObject *args);

@@ -23,7 +23,7 @@ import ringio
 C_SRC = Path(__file__).resolve().parents[1] / "bench" / "c"
 REPEATS = 2
 ROW_KEYS = {"impl", "how", "group", "unit", "status", "reason", "runs", "median", "min", "max",
-            "ratio_to_c", "ratio_to_asyncio"}
+            "ratio_to_c", "ratio_to_asyncio", "ratios"}
 
 
 def _env() -> dict:
@@ -58,7 +58,7 @@ def test_report_shape(quick_nop: dict) -> None:
     for key in ("cpu", "kernel", "python", "ringio", "liburing_system", "peers"):
         assert r["machine"][key], key
     assert list(r["scenarios"]) == ["nop"]
-    assert "file scenarios (caio, libaio)" in r["skipped"]
+    assert r["skipped"] == {}
     nop = r["scenarios"]["nop"]
     assert nop["unit"] == "ops/s"
     assert nop["title"] and nop["setup"]
@@ -113,3 +113,81 @@ def test_unknown_scenario_is_refused() -> None:
                        check=False, capture_output=True, text=True, timeout=60, env=_env())
     assert p.returncode == 2
     assert "invalid choice" in p.stderr
+
+
+@pytest.fixture(scope="module")
+def quick_new(tmp_path_factory) -> dict:
+    """The pingpong, sends, echo and http scenarios at tiny sizes, one measured run each."""
+    if not ringio.probe():
+        pytest.skip(f"io_uring unavailable: {ringio.unavailable_reason()}")
+    build = tmp_path_factory.mktemp("bench-build-new")
+    out = build / "report.json"
+    png = build / "chart.png"
+    args = [sys.executable, "-m", "ringio", "bench", "--quick", "--repeat", "1", "--c-src", str(C_SRC),
+            "--build-dir", str(build), "--json", str(out)]
+    for name in ("pingpong", "sends", "echo", "http"):
+        args += ["--scenario", name]
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        png = None
+    else:
+        args += ["--png", str(png)]
+    p = subprocess.run(args, check=False, capture_output=True, text=True, timeout=300, cwd=build,
+                       env=_env())
+    assert p.returncode == 0, p.stderr
+    assert "### pingpong" in p.stdout  # the Markdown table still goes to stdout
+    if png is not None:
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    return json.loads(out.read_text())
+
+
+def test_new_scenarios_have_ringio_numbers(quick_new: dict) -> None:
+    assert list(quick_new["scenarios"]) == ["pingpong", "sends", "echo", "http"]
+    for name, sc in quick_new["scenarios"].items():
+        for row in sc["rows"]:
+            assert set(row) == ROW_KEYS
+            if row["impl"] != "ringio":
+                continue
+            if name == "http" and row["status"] == "unavailable":
+                assert "wrk" in row["reason"]  # no wrk on this machine
+                continue
+            assert row["status"] == "ok", (name, row["reason"])
+            assert all(x > 0 and math.isfinite(x) for x in row["runs"]), row["runs"]
+
+
+def test_new_scenarios_groups_and_baselines(quick_new: dict) -> None:
+    sc = quick_new["scenarios"]
+    assert {r["group"] for r in sc["echo"]["rows"]} == {"1 conn", "4 conn"}
+    assert {r["impl"] for r in sc["http"]["rows"]} == {"ringio", "asyncio", "ThreadingHTTPServer"}
+    assert sc["http"]["baselines"] == ["ThreadingHTTPServer"]
+    for r in sc["http"]["rows"]:
+        base = [b for b in sc["http"]["rows"] if b["impl"] == "ThreadingHTTPServer" and b["group"] == r["group"]]
+        if r["status"] == "ok" and base and base[0]["status"] == "ok":
+            assert r["ratios"]["ThreadingHTTPServer"] == pytest.approx(r["median"] / base[0]["median"])
+    c = [r for r in sc["pingpong"]["rows"] if r["impl"] == "C liburing"]
+    assert len(c) == 1 and c[0]["how"].startswith("prep_send")
+
+
+def test_sim_scenario_compares_the_backends(tmp_path) -> None:
+    """`--scenario sim`: the same loops on a uring ring and a sim ring, with sim/uring ratios."""
+    if not ringio.probe():
+        pytest.skip(f"io_uring unavailable: {ringio.unavailable_reason()}")
+    out = tmp_path / "sim.json"
+    p = subprocess.run(
+        [sys.executable, "-m", "ringio", "bench", "--quick", "--repeat", "1", "--scenario", "sim",
+         "--c-src", str(C_SRC), "--build-dir", str(tmp_path), "--json", str(out)],
+        check=False, capture_output=True, text=True, timeout=120, cwd=tmp_path, env=_env(),
+    )
+    assert p.returncode == 0, p.stderr
+    sc = json.loads(out.read_text())["scenarios"]["sim"]
+    groups = {}
+    for row in sc["rows"]:
+        assert row["status"] == "ok", row
+        assert row["median"] > 0
+        groups.setdefault(row["group"], {})[row["impl"]] = row
+    assert len(groups) == 3
+    for rows in groups.values():
+        assert set(rows) == {"ringio on io_uring", "ringio on the sim"}
+        real, sim = rows["ringio on io_uring"], rows["ringio on the sim"]
+        assert sim["ratios"]["ringio on io_uring"] == pytest.approx(sim["median"] / real["median"])

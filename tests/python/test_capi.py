@@ -308,6 +308,7 @@ def test_capsule_probe(uring):
         api.probe(0, 0)
 
 
+@pytest.mark.kernel  # asks the C API for a backend="uring" ring
 def test_capsule_ring_metadata_and_flush(uring):
     api = _api()
     ring = api.ring_new_ex(4, 0, {"cq_entries": 32, "backend": "uring"})

@@ -95,7 +95,7 @@ def test_exception_in_the_block_cancels_the_whole_chain(ring, path):
         os.close(fd)
 
 
-def test_chain_longer_than_the_sq_fails_whole(path):
+def test_chain_longer_than_the_sq_fails_whole(uring, path):
     ring = ringio.Ring(4)
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -113,7 +113,7 @@ def test_chain_longer_than_the_sq_fails_whole(path):
         ring.close()
 
 
-def test_chain_that_does_not_fit_now_fails_whole_in_strict_batch(path):
+def test_chain_that_does_not_fit_now_fails_whole_in_strict_batch(uring, path):
     ring = ringio.Ring(4)
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -181,7 +181,7 @@ def test_other_threads_cannot_join_a_chain(ring, path):
         os.close(fd)
 
 
-def test_close_ring_with_open_chain_releases_everything(path):
+def test_close_ring_with_open_chain_releases_everything(uring, path):
     ring = ringio.Ring()
     fd = os.open(path, os.O_RDONLY)
     try:

@@ -67,7 +67,7 @@ def test_openat_missing_file_is_enoent(ring, tmp_path):
     assert op.res == -errno.ENOENT and op.result is None
 
 
-def test_openat_fd_nobody_saw_is_closed_with_the_ring(path):
+def test_openat_fd_nobody_saw_is_closed_with_the_ring(uring, path):
     # fd_leak_check fails the test if the fd of the unseen completion stays open.
     r = ringio.Ring()
     r.submit_openat(path, os.O_RDONLY)

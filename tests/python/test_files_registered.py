@@ -51,7 +51,7 @@ def test_registered_buffers_stay_exported_until_unregistered(ring):
     a.extend(b"x")
 
 
-def test_registered_buffers_released_at_close():
+def test_registered_buffers_released_at_close(uring):
     a = bytearray(4096)
     ring = ringio.Ring()
     ring.register_buffers([a])

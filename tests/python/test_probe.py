@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import ringio
 
 
@@ -30,6 +31,7 @@ def test_probe_shape(probe_result):
     assert d == probe_result
 
 
+@pytest.mark.kernel  # the kernel's own probe
 def test_probe_matches_a_real_ring(uring):
     d = ringio.probe()
     with ringio.Ring() as ring:
@@ -48,6 +50,7 @@ def test_is_available_and_reason(probe_result):
         assert "Errno" in reason
 
 
+@pytest.mark.kernel  # the kernel's own probe
 def test_probe_with_rejected_flags_is_empty(uring):
     # No kernel accepts setup flag bit 31: the probe answers {} and says why.
     assert ringio.probe(flags=1 << 31) == {}
@@ -56,6 +59,7 @@ def test_probe_with_rejected_flags_is_empty(uring):
     assert "IORING_SETUP" in reason
 
 
+@pytest.mark.kernel  # the kernel's own probe
 def test_probe_accepts_setup_flags(uring):
     d = ringio.probe(entries=4, flags=ringio.IORING_SETUP_CLAMP)
     assert d["available"] is True

@@ -15,6 +15,7 @@ RUNTIME_KEYS = ("IORING_ACCEPT_MULTISHOT", "IORING_RECV_MULTISHOT", "IORING_OP_S
                 "IORING_OP_SENDMSG_ZC")
 
 
+@pytest.mark.kernel  # the kernel's own probe
 def test_probe_leaks_no_descriptor_and_is_bounded(uring):
     with no_fd_leak():
         t0 = time.monotonic()
@@ -24,6 +25,7 @@ def test_probe_leaks_no_descriptor_and_is_bounded(uring):
         assert isinstance(d[key], bool), key
 
 
+@pytest.mark.kernel  # the kernel's own probe
 def test_runtime_probes_agree_with_real_operations(uring):
     """What probe() claims, a Ring can do (and what it denies, a Ring fails)."""
     d = ringio.probe()

@@ -67,14 +67,21 @@ struct ringio_sim_config {
     size_t nbytes;
     const struct ringio_sim_faults *faults; /* NULL: faithful mode only; copied */
     int record;  /* keep the decisions so ringio_sim_trace() can save them */
-    int notify;  /* maintain b->fd as a pollable fd (epoll): readable when
-                  * CQEs wait or a pending operation's fd is ready */
+    int notify;  /* give the ring an fd (b->fd, an epoll fd) that
+                  * ringio_sim_notify_enable() makes readable whenever enter()
+                  * would make progress: CQEs wait or an op's fd is ready */
 };
 
 /* Create a simulated ring.  Sizes follow the kernel's rules (powers of two,
  * CQ twice the SQ unless IORING_SETUP_CQSIZE, -EINVAL on absurd sizes). */
 int ringio_sim_backend_new(const struct ringio_setup *setup, const struct ringio_sim_config *cfg,
                            struct ringio_backend **out);
+
+/* Start maintaining b->fd (config.notify): from now on it is readable
+ * exactly when CQEs wait, work is pending, or an fd some operation waits on
+ * is ready.  Off until asked for, because keeping it costs two syscalls per
+ * completion; callers enable it when they hand the fd to a poller. */
+int ringio_sim_notify_enable(struct ringio_backend *b);
 
 /* True when b is a simulated backend. */
 int ringio_sim_is(const struct ringio_backend *b);
