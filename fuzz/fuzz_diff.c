@@ -10,6 +10,8 @@
  * file's content and the bytes left in each socket direction.
  *
  * Input: u16 program length L, L program bytes, then the sim's decisions.
+ * Items also include one-shot polls (POLLIN, POLLOUT): their result is the
+ * event mask, which both must report the same.
  * The program is a list of steps; a step is a batch of up to 3 items
  * submitted together, then waited for.  The decoder keeps every batch free
  * of races whose outcome the kernel itself does not fix: at most one reader
@@ -35,6 +37,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -54,11 +57,11 @@
 
 enum ikind {
     I_NOP, I_TIMEOUT, I_SEND, I_SENDMSG, I_SEND_ZC, I_RECV, I_RECVMSG, I_READ, I_WRITE,
-    I_OPENAT, I_CANCEL_GARBAGE, I_SHUTDOWN, I_COUNT
+    I_OPENAT, I_CANCEL_GARBAGE, I_SHUTDOWN, I_POLL_IN, I_POLL_OUT, I_COUNT
 };
 static const char *const inames[I_COUNT] = {
     "nop", "timeout", "send", "sendmsg", "send_zc", "recv", "recvmsg", "read", "write",
-    "openat", "cancel_garbage", "shutdown",
+    "openat", "cancel_garbage", "shutdown", "poll_in", "poll_out",
 };
 
 struct item {
@@ -141,6 +144,13 @@ static bool is_recv(uint8_t k)
     return k == I_RECV || k == I_RECVMSG;
 }
 
+/* Readers for the batch rules: a POLLIN poll races a receive at its end the
+ * way a second receive would (it may see the bytes before or after). */
+static bool is_reader(uint8_t k)
+{
+    return is_recv(k) || k == I_POLL_IN;
+}
+
 static bool is_file(uint8_t k)
 {
     return k == I_READ || k == I_WRITE;
@@ -160,15 +170,15 @@ static bool fits(const struct item *it, unsigned first, const struct model *m)
 {
     for (unsigned i = first; i < D.nitems; i++) {
         const struct item *o = &D.items[i];
-        const struct item *rx = is_recv(it->kind) ? it : o, *tx = is_recv(it->kind) ? o : it;
-        if (is_recv(rx->kind) && is_send(tx->kind) && rx->end != tx->end &&
+        const struct item *rx = is_reader(it->kind) ? it : o, *tx = is_reader(it->kind) ? o : it;
+        if (is_reader(rx->kind) && is_send(tx->kind) && rx->end != tx->end &&
             m->buffered[rx->end] > 0)
             return false;
         if (it->kind == I_SHUTDOWN || o->kind == I_SHUTDOWN)
             return false;
         if (is_send(it->kind) && is_send(o->kind) && it->end == o->end)
             return false;
-        if (is_recv(it->kind) && is_recv(o->kind) && it->end == o->end)
+        if (is_reader(it->kind) && is_reader(o->kind) && it->end == o->end)
             return false;
         if (is_file(it->kind) && is_file(o->kind) && (it->kind == I_WRITE || o->kind == I_WRITE))
             return false;
@@ -189,7 +199,7 @@ static void model_apply(struct model *m, unsigned first)
     }
     for (unsigned i = first; i < D.nitems; i++) {
         struct item *it = &D.items[i];
-        if (is_recv(it->kind)) {
+        if (is_reader(it->kind)) {
             unsigned e = it->end;
             it->expect_pending = m->buffered[e] == 0 && !writer_into[e] && !m->shut[!e];
         }
@@ -320,6 +330,8 @@ static void submit_item(struct side *s, int idx)
         break;
     case I_CANCEL_GARBAGE: rc = ringio_submit_cancel(s->c, &r->o, 0x5eed0000beefull, 0, &tok); break;
     case I_SHUTDOWN: rc = ringio_submit_shutdown(s->c, &r->o, fd, SHUT_WR, &tok); break;
+    case I_POLL_IN: rc = ringio_submit_poll(s->c, &r->o, fd, POLLIN, false, 0, &tok); break;
+    case I_POLL_OUT: rc = ringio_submit_poll(s->c, &r->o, fd, POLLOUT, false, 0, &tok); break;
     }
     CHECKF(rc == 0, "%s: submit %s: %d", s->name, inames[it->kind], rc);
     s->token[idx] = tok;

@@ -470,11 +470,11 @@ def sim_dictionary() -> str:
 
 # --------------------------------------------------------------------------- fuzz_diff
 # u16 LE program length, then steps: a byte h (1 + h % 3 items), then per item
-# two bytes a, b: kind = a % 12, end = a >> 7, file offset = (a >> 4 & 7) * 512 +
+# two bytes a, b: kind = a % 14, end = a >> 7, file offset = (a >> 4 & 7) * 512 +
 # (b & 0x3f), length = 1 + b % 256.  The rest of the input is the sim's decisions.
 
 DIFF_KINDS = ["nop", "timeout", "send", "sendmsg", "send_zc", "recv", "recvmsg", "read",
-              "write", "openat", "cancel_garbage", "shutdown"]
+              "write", "openat", "cancel_garbage", "shutdown", "poll_in", "poll_out"]
 
 
 def _diff_a(kind: str, end: int = 0) -> int:
@@ -506,6 +506,9 @@ def diff_seeds() -> dict[str, bytes]:
                                            [("recv", 1, 10)], [("recv", 1, 50)],
                                            [("send", 0, 5)], [("recv", 1, 1)]),
         "08_cancel_garbage": diff_prog([("cancel_garbage", 0, 1), ("nop", 1, 1)]),
+        "10_polls": diff_prog([("poll_in", 0, 1), ("poll_out", 1, 1)], [("send", 0, 9)],
+                              [("poll_in", 1, 1), ("send", 1, 3)], [("shutdown", 1, 1)],
+                              [("poll_in", 0, 1), ("poll_out", 1, 1)]),
         "09_reordered": diff_prog([("send", 0, 50), ("send", 1, 60), ("read", 0, 9)],
                                   [("recv", 1, 255), ("recv", 0, 255), ("timeout", 0, 3)],
                                   decisions=bytes([5, 3, 1, 2, 0, 7] * 8)),
