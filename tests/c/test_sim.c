@@ -1,8 +1,8 @@
 /*
  * C-level behaviour of the simulated kernel (backends/sim), driven through
  * the core: determinism of the decision sources, record/replay, overflow
- * backlog ordering, link chains, hold/release, and that a connect waiting
- * for a full AF_UNIX backlog sleeps instead of spinning.
+ * backlog ordering, link chains, hold/release, that a connect waiting for a
+ * full AF_UNIX backlog sleeps instead of spinning, and poll's POLLRDHUP.
  *
  * Plain main, no framework: CHECK() reports file:line and counts a failure.
  */
@@ -10,6 +10,7 @@
 #include "ringio/sim.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -301,12 +302,37 @@ static void test_connect_backlog_sleeps(void)
     close(lfd);
 }
 
+/* The kernel's poll reports POLLRDHUP whatever was asked (IO_POLL_UNMASK). */
+static void test_poll_rdhup(void)
+{
+    struct ringio_sim_config cfg = {.source = RINGIO_SIM_SOURCE_SEED, .seed = 5};
+    struct ringio_core *c = sim_core(&cfg, 4, 0);
+    CHECK(c);
+    if (!c)
+        return;
+    int sp[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == 0);
+    CHECK(shutdown(sp[1], SHUT_WR) == 0);
+    struct rec *r = rec_new(300);
+    uint64_t tok;
+    CHECK(ringio_submit_poll(c, &r->o, sp[0], POLLIN, false, 0, &tok) == 0);
+    struct seen s = {0};
+    wait_reap(c, &s, 0);
+    CHECK(s.n == 1 && s.res[0] == (POLLIN | POLLRDHUP));
+    ringio_core_close(c, 0);
+    ringio_core_free(c);
+    CHECK(g_live == 0);
+    close(sp[0]);
+    close(sp[1]);
+}
+
 int main(void)
 {
     test_determinism_and_replay();
     test_overflow_order();
     test_link_and_hold();
     test_connect_backlog_sleeps();
+    test_poll_rdhup();
     if (g_failures) {
         fprintf(stderr, "test_sim: %d failure(s)\n", g_failures);
         return 1;
