@@ -453,7 +453,7 @@ BENCH_PEERS = [
     # The release whose submit_*/wait API ringio follows (the seed); later release candidates
     # replaced it with prepare_*/construct_*, which the bench cannot drive.
     "uring-api==0.1.0rc0",
-    "caio",  # the file reads' peer (the files scenario)
+    "caio>=0.12",  # the file reads' peer (the files scenario); 0.12 brought its io_uring backend
     "matplotlib",  # --png
 ]
 

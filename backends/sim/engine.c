@@ -44,11 +44,18 @@ static void op_unlink(struct sim *s, struct sop *op)
     s->nops--;
 }
 
+#define MAX_SPARE 256 /* retired records kept: a batch of NOPs allocates nothing */
+
 static struct sop *op_new(struct sim *s, const struct io_uring_sqe *sqe)
 {
-    struct sop *op = calloc(1, sizeof(*op));
-    if (!op)
+    struct sop *op = s->spare;
+    if (op) {
+        s->spare = op->next;
+        s->nspare--;
+        memset(op, 0, sizeof(*op));
+    } else if (!(op = calloc(1, sizeof(*op)))) {
         return NULL;
+    }
     op->sqe = *sqe;
     op->seq = s->next_seq++;
     op->wait_fd = -1;
@@ -116,7 +123,13 @@ void sim_complete(struct sim *s, struct sop *op, int32_t res, uint32_t flags)
             next->state = S_QUEUED;
     }
     op_unlink(s, op);
-    free(op);
+    if (s->nspare < MAX_SPARE) {
+        op->next = s->spare;
+        s->spare = op;
+        s->nspare++;
+    } else {
+        free(op);
+    }
 }
 
 /* A zero-copy send finished: the operation CQE says F_MORE, the

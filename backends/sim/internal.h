@@ -120,6 +120,8 @@ struct sim {
 
     struct sop *ops_head, *ops_tail;
     unsigned nops;
+    struct sop *spare; /* retired records kept for reuse (linked by next) */
+    unsigned nspare;
     uint64_t next_seq;
 
     struct pend_cqe *notifs; /* delayed zero-copy notifications, oldest first */

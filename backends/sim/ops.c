@@ -66,13 +66,11 @@ static struct sop *find_user_data(struct sim *s, const struct sop *self, uint64_
     return NULL;
 }
 
-static bool issue_timeout_remove(struct sim *s, struct sop *op)
+/* TIMEOUT_REMOVE / POLL_REMOVE: the target (by user_data, of that opcode)
+ * ends with -ECANCELED and the remove gets 0, or -ENOENT if it is gone. */
+static bool remove_target(struct sim *s, struct sop *op, uint8_t opcode)
 {
-    if (op->sqe.timeout_flags & ~(unsigned)IORING_TIMEOUT_ABS) {
-        sim_complete(s, op, -EINVAL, 0); /* updates are not simulated (divergence table) */
-        return true;
-    }
-    struct sop *t = find_user_data(s, op, op->sqe.addr, IORING_OP_TIMEOUT);
+    struct sop *t = find_user_data(s, op, op->sqe.addr, opcode);
     if (!t) {
         sim_complete(s, op, -ENOENT, 0);
         return true;
@@ -80,6 +78,15 @@ static bool issue_timeout_remove(struct sim *s, struct sop *op)
     sim_complete(s, t, -ECANCELED, 0);
     sim_complete(s, op, 0, 0);
     return true;
+}
+
+static bool issue_timeout_remove(struct sim *s, struct sop *op)
+{
+    if (op->sqe.timeout_flags & ~(unsigned)IORING_TIMEOUT_ABS) {
+        sim_complete(s, op, -EINVAL, 0); /* updates are not simulated (divergence table) */
+        return true;
+    }
+    return remove_target(s, op, IORING_OP_TIMEOUT);
 }
 
 /* ---- cancellation --------------------------------------------------------- */
@@ -197,14 +204,7 @@ static bool issue_poll(struct sim *s, struct sop *op)
 
 static bool issue_poll_remove(struct sim *s, struct sop *op)
 {
-    struct sop *t = find_user_data(s, op, op->sqe.addr, IORING_OP_POLL_ADD);
-    if (!t) {
-        sim_complete(s, op, -ENOENT, 0);
-        return true;
-    }
-    sim_complete(s, t, -ECANCELED, 0);
-    sim_complete(s, op, 0, 0);
-    return true;
+    return remove_target(s, op, IORING_OP_POLL_ADD);
 }
 
 /* ---- dispatch ---------------------------------------------------------------- */

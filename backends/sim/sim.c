@@ -297,6 +297,11 @@ static void sim_destroy(struct ringio_backend *b)
         s->ops_head = op->next;
         free(op);
     }
+    while (s->spare) {
+        struct sop *op = s->spare;
+        s->spare = op->next;
+        free(op);
+    }
     free_list(s->ovf_head);
     free_list(s->notifs);
     free_list(s->held);

@@ -30,6 +30,10 @@ def _probe_report(entries: int, flags: int) -> dict:
         report["capabilities"] = {k: v for k, v in caps.items() if k != "available"}
     else:
         report["reason"] = ringio.unavailable_reason(entries=entries, flags=flags)
+    env = os.environ.get("RINGIO_BACKEND") or "auto"
+    # What a plain ringio.Ring() picks here: RINGIO_BACKEND, else io_uring if a ring can be made,
+    # else the simulated kernel (with a BackendFallbackWarning).
+    report["ring_backend"] = env if env != "auto" else ("uring" if caps else "sim")
     return report
 
 
@@ -38,8 +42,10 @@ def _print_table(report: dict) -> None:
     out(f"io_uring available : {'yes' if report['available'] else 'no'}\n")
     out(f"liburing (build)   : {report['liburing']}\n")
     out(f"kernel (info)      : {report['kernel']}\n")
+    out(f"Ring() backend     : {report['ring_backend']}\n")
     if not report["available"]:
         out(f"reason             : {report['reason']}\n")
+        out("                     ringio.Ring() runs on the simulated kernel here (docs/sim.md)\n")
         return
     caps = report["capabilities"]
     runtime = [k for k in _RUNTIME_PROBED if k in caps]

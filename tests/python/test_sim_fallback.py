@@ -125,3 +125,23 @@ def test_pytest_plugin_reports_the_seed_and_reruns_over_seeds(tmp_path, subproce
 def test_pytest_plugin_rejects_a_bad_profile(tmp_path, subprocess_env):
     proc = _run_pytest(tmp_path, "--ringio-faults=bogus=1", subprocess_env=subprocess_env)
     assert proc.returncode != 0 and "--ringio-faults" in proc.stderr
+
+
+def test_probe_cli_says_ring_falls_back_to_the_sim(subprocess_env):
+    from pathlib import Path
+
+    wrapper = Path(__file__).resolve().parents[2] / "ci" / "no_io_uring.py"
+    env = dict(subprocess_env)
+    env.pop("RINGIO_BACKEND", None)
+    blocked = subprocess.run(
+        [sys.executable, str(wrapper), sys.executable, "-m", "ringio", "probe", "--json"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )
+    report = json.loads(blocked.stdout)
+    assert report["available"] is False and report["ring_backend"] == "sim"
+    env["RINGIO_BACKEND"] = "uring"
+    forced = subprocess.run(
+        [sys.executable, str(wrapper), sys.executable, "-m", "ringio", "probe", "--json"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert json.loads(forced.stdout)["ring_backend"] == "uring"  # a forced choice is reported as is
