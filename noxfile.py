@@ -2,12 +2,13 @@
 
     bash ci/bootstrap.sh          # system packages + .venv with nox, meson, ...
     .venv/bin/nox -s tests        # what CI runs (.ci/run): C tests with -Werror and under ASan+UBSan,
-                                  # fuzz corpora + 30 s of fuzzing per target, pip install ., pytest (and again
+                                  # fuzz corpora + 60 s of fuzzing per target, pip install ., pytest (and again
                                   # against an ASan+UBSan build of the extension), ruff, doc links
     .venv/bin/nox -s conformance  # pip install . and pytest on both backends (io_uring, then the sim)
     .venv/bin/nox -s asan         # C tests and pytest under AddressSanitizer + UBSan (clang)
     .venv/bin/nox -s fuzz -- 120  # every libFuzzer target for 120 s each (default 60)
     .venv/bin/nox -s fuzz-regress # every libFuzzer target over its seed corpus, no mutation
+    .venv/bin/nox -s coverage     # llvm-cov line coverage of core/ and backends/sim/ reached by the fuzz corpora
     .venv/bin/nox -s bench        # python -m ringio bench: ringio vs asyncio, uvloop, liburing, uring-api, C
     .venv/bin/nox -s demo         # python -m ringio probe
     .venv/bin/nox -s lint         # ruff
@@ -96,9 +97,9 @@ def _require_clang(session: nox.Session) -> dict:
 # --------------------------------------------------------------------------- tests
 
 
-# Seconds of mutation per libFuzzer target in the `tests` session (CI); `nox -s fuzz` is
-# the place for long campaigns.
-CI_FUZZ_SECONDS = 30
+# Seconds of mutation per libFuzzer target in the `tests` session (CI: every target, one
+# after the other, so 5 targets take 5 minutes); `nox -s fuzz` is the place for long campaigns.
+CI_FUZZ_SECONDS = 60
 
 
 @nox.session(reuse_venv=True)
@@ -109,7 +110,10 @@ def tests(session: nox.Session) -> None:
     _install_build_tools(session)
 
     builddir = BUILD / "ci"
-    _meson_setup(session, builddir, "-Dpython=false", _c_tests_option(session, True), "-Dwerror=true")
+    # -Dfuzz=true: with the default compiler this builds only the standalone replay driver,
+    # and `meson test` replays every fuzz corpus and regression through it.
+    _meson_setup(session, builddir, "-Dpython=false", _c_tests_option(session, True), "-Dwerror=true",
+                 "-Dfuzz=true")
     session.run("meson", "compile", "-C", str(builddir.relative_to(ROOT)))
     # A C test exiting 77 is reported as skipped by meson (io_uring unavailable here).
     session.run("meson", "test", "-C", str(builddir.relative_to(ROOT)), "--print-errorlogs")
@@ -154,9 +158,10 @@ def conformance(session: nox.Session) -> None:
 def _run_sanitized_pytest(session: nox.Session) -> None:
     """The pytest suite against the extension built by clang with ASan+UBSan (tests).
 
-    The interpreter itself is not instrumented, so the ASan runtime is preloaded and leak
-    detection is off (CPython keeps memory alive at exit); use-after-free, overflows and
-    undefined behaviour in the extension and the core are what this run catches.
+    The interpreter itself is not instrumented, so the ASan runtime is preloaded, PYTHONMALLOC=malloc
+    routes every Python allocation through it, and leak detection is off (CPython keeps memory alive
+    at exit; the pure-C tests and harnesses check leaks); use-after-free, overflows and undefined
+    behaviour in the extension and the core are what this run catches.
     """
     env = _require_clang(session)
     session.install("meson-python>=0.15", MESON, NINJA, PYTEST)
@@ -175,6 +180,9 @@ def _run_sanitized_pytest(session: nox.Session) -> None:
         session.run(
             "python", "-m", "pytest", "tests/python", "-q", "-p", "no:cacheprovider",
             env={"LD_PRELOAD": runtime, "ASAN_OPTIONS": "detect_leaks=0",
+                 # Every Python object from malloc, so ASan sees use-after-free and overflows
+                 # of objects and buffers, not only of the extension's own allocations.
+                 "PYTHONMALLOC": "malloc",
                  "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1", "RINGIO_BACKEND": backend},
         )
 
@@ -191,9 +199,11 @@ def _run_sanitized_c_tests(session: nox.Session, *meson_test_args: str) -> None:
     env = _require_clang(session)
     _install_build_tools(session)
     builddir = BUILD / "asan"
+    # -Dfuzz=true: the replay of every fuzz corpus and regression is part of the C tests,
+    # under ASan+UBSan with leak checking on (SANITIZER_ENV, and fuzz/meson.build's env).
     _meson_setup(
         session, builddir,
-        "-Dpython=false", _c_tests_option(session, True),
+        "-Dpython=false", _c_tests_option(session, True), "-Dfuzz=true",
         "-Db_sanitize=address,undefined", "-Db_lundef=false",
         env=env,
     )
@@ -360,6 +370,74 @@ def _run_fuzz_regress(session: nox.Session, targets: list[Path], flags: list[str
             str(ROOT / "fuzz" / "corpus" / t.name), *([str(regressions)] if regressions.is_dir() else []),
         ]))
     _run_targets(session, runs)
+
+
+@nox.session(reuse_venv=True)
+def coverage(session: nox.Session) -> None:
+    """Line coverage of core/ and backends/sim/ reached by the fuzz corpora (llvm-cov).
+
+    Builds the standalone replay driver (every harness, no libFuzzer) with clang source-based
+    coverage in build/coverage, replays fuzz/corpus/<target>/, fuzz/regressions/<target>/ and
+    the working corpora of `nox -s fuzz` (build/fuzz/corpus/<target>/), merges the profiles and
+    prints `llvm-cov report` for core/ and backends/sim/; text and HTML go to build/coverage/.
+    """
+    env = _require_clang(session)
+    _install_build_tools(session)
+    for tool in ("llvm-profdata", "llvm-cov"):
+        if shutil.which(tool) is None:
+            session.error(f"{tool} not found: run `bash ci/bootstrap.sh` (installs llvm)")
+    builddir = BUILD / "coverage"
+    flags = "-fprofile-instr-generate -fcoverage-mapping"
+    _meson_setup(
+        session, builddir,
+        "-Dfuzz=true", "-Dpython=false", _c_tests_option(session, False), "-Db_lundef=false",
+        f"-Dc_args={flags}", f"-Dc_link_args={flags}",
+        env=env,
+    )
+    session.run("meson", "compile", "-C", str(builddir.relative_to(ROOT)), "fuzz/replay", env=env)
+    replay = builddir / "fuzz" / "replay"
+    profdir = builddir / "profiles"
+    shutil.rmtree(profdir, ignore_errors=True)
+    profdir.mkdir(parents=True)
+    targets = sorted(p.name for p in (ROOT / "fuzz" / "corpus").iterdir() if p.is_dir())
+    for name in targets:
+        paths = [d for d in (ROOT / "fuzz" / "corpus" / name, ROOT / "fuzz" / "regressions" / name,
+                             BUILD / "fuzz" / "corpus" / name) if d.is_dir()]
+        session.run(str(replay), "-t", name, *map(str, paths), external=True, silent=True,
+                    env={"LLVM_PROFILE_FILE": str(profdir / f"{name}-%p.profraw")})
+    merged = builddir / "fuzz.profdata"
+    session.run("llvm-profdata", "merge", "-sparse", "-o", str(merged),
+                *map(str, sorted(profdir.glob("*.profraw"))), external=True)
+    # Only core/ and backends/sim/: the harnesses, the fake backend and the uring backend are
+    # left out (the coverage mapping names files relative to the build directory).
+    common = [str(replay), f"-instr-profile={merged}",
+              r"-ignore-filename-regex=(^|/)(fuzz|tests|backends/uring)/|/include/"]
+    report = session.run("llvm-cov", "report", *common, external=True, silent=True) or ""
+    (builddir / "report.txt").write_text(report + _coverage_summary(report), encoding="utf-8")
+    print(report + _coverage_summary(report))
+    session.run("llvm-cov", "show", *common, "-format=html", f"-output-dir={builddir / 'html'}",
+                external=True, silent=True)
+    session.log(f"coverage: {(builddir / 'report.txt').relative_to(ROOT)}, "
+                f"{(builddir / 'html' / 'index.html').relative_to(ROOT)}")
+
+
+def _coverage_summary(report: str) -> str:
+    """Line coverage per directory (core/, backends/sim/) from an `llvm-cov report` table."""
+    totals: dict[str, list[int]] = {"core/": [0, 0], "backends/sim/": [0, 0]}
+    for line in report.splitlines():
+        cols = line.split()
+        if len(cols) < 13:
+            continue
+        name = re.sub(r"^(\.\./)+", "", cols[0])
+        for prefix, t in totals.items():
+            if name.startswith(prefix) and cols[7].isdigit() and cols[8].isdigit():
+                t[0] += int(cols[7])
+                t[1] += int(cols[8])
+    out = []
+    for prefix, (lines, missed) in totals.items():
+        pct = 100.0 * (lines - missed) / lines if lines else 0.0
+        out.append(f"line coverage {prefix:<14} {lines - missed}/{lines} = {pct:.1f}%")
+    return "\n".join(out) + "\n"
 
 
 # --------------------------------------------------------------------------- package sessions

@@ -368,16 +368,185 @@ def dictionary() -> str:
     return "\n".join(lines) + "\n"
 
 
+# --------------------------------------------------------------------------- fuzz_sim
+# Executable reference of fuzz_sim.c's encoding: h0 (bits 0-1: log2 SQ, bit 2: x2,
+# bit 4: CQ as small as the SQ, bits 5-7: mode % 3), h1 (bit 0: a fault profile
+# follows in the program, bit 1: notify), u16 LE program length, program, then the
+# sim's decision bytes.
+
+SIM_ACTIONS = ["nop", "timeout", "cancel", "poll", "recv", "recv_ms", "send", "send_zc",
+               "recvmsg", "sendmsg", "accept", "accept_ms", "connect", "read", "write",
+               "openat", "shutdown_op", "peer_write", "peer_shut", "client", "reap", "wait",
+               "submit", "mode", "wake", "link", "exhaust", "hold", "release", "force",
+               "advance", "close", "open_real", "socket", "rwv", "fsync", "fallocate", "statx",
+               "fsop", "reg_files", "fixed_file_rw", "reg_bufs", "rw_fixed", "close_direct"]
+SOP = {n: i for i, n in enumerate(SIM_ACTIONS)}
+
+
+class SProg:
+    def __init__(self, h0: int = 0x03, h1: int = 0, decisions: bytes = b""):
+        self.h0, self.h1, self.decisions, self.b = h0, h1, decisions, bytearray()
+
+    def op(self, name: str, *operands: int) -> SProg:
+        self.b.append(SOP[name])
+        self.b.extend(operands)
+        return self
+
+    def raw(self, *bs: int) -> SProg:
+        self.b.extend(bs)
+        return self
+
+    def data(self) -> bytes:
+        n = len(self.b)
+        return bytes([self.h0, self.h1, n & 0xff, n >> 8]) + bytes(self.b) + self.decisions
+
+
+def sim_seeds() -> dict[str, bytes]:
+    s: dict[str, SProg] = {}
+    s["01_nops"] = SProg().op("nop").op("nop").op("wake").op("reap", 0x0f)
+    s["02_send_recv"] = (SProg().op("send", 0, 40).op("recv", 1, 64).op("recvmsg", 0, 8)
+                         .op("sendmsg", 1, 30).op("wait", 1).op("reap", 0x0f))
+    s["03_recv_multishot"] = (SProg().op("recv_ms", 1, 7, 2, 0x81).op("peer_write", 0, 20)
+                              .op("peer_write", 0, 90).op("wait", 1).op("reap", 0x0f)
+                              .op("cancel", 0, 0).op("wait", 1))
+    s["04_send_zc"] = (SProg().op("send_zc", 0, 50, 0).op("send_zc", 1, 10, 1)
+                       .op("recv", 1, 80).op("wait", 1).op("wait", 1).op("reap", 0x0f))
+    s["05_accept_multishot_close"] = (SProg().op("accept_ms", 0x80).op("client").op("client")
+                                      .op("wait", 1).op("client").op("close", 0))
+    s["06_connect_accept"] = (SProg().op("accept", 1).op("connect", 0).op("wait", 1)
+                              .op("accept", 0).op("client").op("wait", 5))
+    s["07_file_write_read"] = (SProg().op("write", 100, 0).op("read", 50, 2).op("wait", 1)
+                               .op("read", 127, 0).op("wait", 1))
+    s["08_link_chain"] = (SProg().op("link", 0x04).raw(0).raw(2, 1, 30, 1).raw(3, 0, 10)
+                          .op("link", 0x83).raw(1, 5).raw(0).op("wait", 1))
+    s["09_tiny_ring_overflow"] = (SProg(h0=0x10 | 0x20).op("exhaust").op("nop").op("nop")
+                                  .op("submit").op("reap", 1).op("exhaust").op("reap", 0x0f))
+    s["10_faults"] = (SProg(h1=1).raw(0xff, *([200] * 8)).op("send", 0, 60).op("recv", 1, 20)
+                      .op("send_zc", 2, 30, 0).op("recv_ms", 3, 3, 1, 0).op("peer_write", 2, 40)
+                      .op("accept_ms", 0).op("client").op("wait", 1).op("wait", 5))
+    s["11_hold_release"] = (SProg().op("recv", 1, 32).op("hold", 0).op("peer_write", 0, 10)
+                            .op("wait", 1).op("reap", 0x0f).op("release").op("wait", 1))
+    s["12_timeouts_advance"] = (SProg().op("timeout", 0x05).op("timeout", 0x41)
+                                .op("timeout", 0x3f).op("advance", 50).op("wait", 2)
+                                .op("nop").op("wait", 0x83))
+    s["13_openat_shutdown_eof"] = (SProg().op("openat", 3).op("shutdown_op", 0)
+                                   .op("recv", 3, 16).op("peer_shut", 0).op("recv", 1, 4)
+                                   .op("wait", 1).op("wait", 1))
+    s["14_poll_multishot_pipe"] = (SProg().op("poll", 0x83, 0x80).op("peer_write", 4, 5)
+                                   .op("wait", 1).op("recv", 4, 3).op("wait", 1)
+                                   .op("cancel", 0, 0).op("wait", 1))
+    s["15_refuse_redeliver"] = (SProg(h0=0x03 | 0x20).op("nop").op("nop").op("nop")
+                                .op("submit").op("reap", 0x8f).op("reap", 0x9f))
+    s["16_force_errors_notify"] = (SProg(h1=2).op("force", 0).op("send", 0, 10)
+                                   .op("force", 0x41).op("recv", 1, 10).op("wait", 1))
+    s["17_decisions_reorder"] = SProg(decisions=bytes(range(255, 0, -7))).op("nop").op(
+        "send", 0, 9).op("recv", 1, 9).op("timeout", 2).op("nop").op("wait", 1).op("wait", 1)
+    s["18_files_vectored_sync"] = (SProg().op("rwv", 1, 30, 40).op("rwv", 0, 63, 9)
+                                   .op("fsync", 0).op("fsync", 3).op("fallocate", 0x25)
+                                   .op("statx", 1).op("statx", 2).op("statx", 0).op("wait", 1))
+    s["19_open_socket_close_midway"] = (SProg().op("open_real", 1).op("open_real", 0x41)
+                                        .op("open_real", 0xc0).op("socket", 0).op("socket", 3)
+                                        .op("wait", 1).op("open_real", 0).op("socket", 1)
+                                        .op("close", 0))
+    s["20_directories"] = (SProg().op("fsop", 0x00).op("fsop", 0x24).op("fsop", 0x10)
+                           .op("fsop", 0x01).op("fsop", 0x91).op("wait", 1).op("fsop", 0x14))
+    s["21_registered_files_buffers"] = (SProg().op("reg_files", 0).op("fixed_file_rw", 0x80, 20)
+                                        .op("fixed_file_rw", 0x00, 30).op("fixed_file_rw", 0x83, 5)
+                                        .op("reg_bufs", 0).op("rw_fixed", 0x85, 0)
+                                        .op("rw_fixed", 0x04, 250).op("open_real", 0x42)
+                                        .op("wait", 1).op("close_direct", 3).op("close_direct", 1)
+                                        .op("reg_files", 1).op("reg_bufs", 1).op("wait", 1))
+    s["22_connect_backlog_full"] = SProg().op("client").raw(*([SOP["connect"], 0] * 20)).op(
+        "wait", 5).op("accept_ms", 0).op("wait", 1)
+    return {name: p.data() for name, p in s.items()}
+
+
+def sim_dictionary() -> str:
+    lines = ["# fuzz_sim action opcodes (see fuzz/make_seeds.py)"]
+    for name, code in SOP.items():
+        lines.append(f'sim_{name}="\\x{code:02x}"')
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- fuzz_diff
+# u16 LE program length, then steps: a byte h (1 + h % 3 items), then per item
+# two bytes a, b: kind = a % 14, end = a >> 7, file offset = (a >> 4 & 7) * 512 +
+# (b & 0x3f), length = 1 + b % 256.  The rest of the input is the sim's decisions.
+
+DIFF_KINDS = ["nop", "timeout", "send", "sendmsg", "send_zc", "recv", "recvmsg", "read",
+              "write", "openat", "cancel_garbage", "shutdown", "poll_in", "poll_out"]
+
+
+def _diff_a(kind: str, end: int = 0) -> int:
+    k = DIFF_KINDS.index(kind)
+    return next(a for a in range(256) if a % len(DIFF_KINDS) == k and a >> 7 == end)
+
+
+def diff_prog(*steps: list[tuple[str, int, int]], decisions: bytes = b"") -> bytes:
+    b = bytearray()
+    for items in steps:
+        b.append(len(items) - 1)
+        for kind, end, length in items:
+            b += bytes([_diff_a(kind, end), (length - 1) & 0xff])
+    return bytes([len(b) & 0xff, len(b) >> 8]) + bytes(b) + decisions
+
+
+def diff_seeds() -> dict[str, bytes]:
+    return {
+        "01_nop_timeout_openat": diff_prog([("nop", 0, 1), ("timeout", 0, 5), ("openat", 0, 1)]),
+        "02_send_recv": diff_prog([("send", 0, 100)], [("recv", 1, 40)], [("recv", 1, 100)]),
+        "03_send_recv_same_batch": diff_prog([("send", 1, 64), ("recv", 0, 200)],
+                                             [("sendmsg", 0, 10), ("recvmsg", 1, 5)]),
+        "04_recv_pending_cancelled": diff_prog([("recv", 0, 16), ("nop", 0, 1)],
+                                               [("send", 0, 8)], [("recv", 1, 4)]),
+        "05_send_zc_unix": diff_prog([("send_zc", 0, 30)], [("recv", 1, 30)]),
+        "06_file": diff_prog([("write", 0, 200)], [("read", 0, 255), ("read", 1, 16)],
+                             [("write", 1, 100)], [("read", 0, 200)]),
+        "07_shutdown_eof_epipe": diff_prog([("send", 0, 20)], [("shutdown", 0, 1)],
+                                           [("recv", 1, 10)], [("recv", 1, 50)],
+                                           [("send", 0, 5)], [("recv", 1, 1)]),
+        "08_cancel_garbage": diff_prog([("cancel_garbage", 0, 1), ("nop", 1, 1)]),
+        "10_polls": diff_prog([("poll_in", 0, 1), ("poll_out", 1, 1)], [("send", 0, 9)],
+                              [("poll_in", 1, 1), ("send", 1, 3)], [("shutdown", 1, 1)],
+                              [("poll_in", 0, 1), ("poll_out", 1, 1)]),
+        "09_reordered": diff_prog([("send", 0, 50), ("send", 1, 60), ("read", 0, 9)],
+                                  [("recv", 1, 255), ("recv", 0, 255), ("timeout", 0, 3)],
+                                  decisions=bytes([5, 3, 1, 2, 0, 7] * 8)),
+    }
+
+
+# --------------------------------------------------------------------------- fuzz_sim_trace
+# Byte 0: odd = the rest is a decision byte stream (record, replay, rerun, compare);
+# even = the rest is a trace (bit 1: the "RSIM\1" + zero seed header is put in front).
+
+def trace_seeds() -> dict[str, bytes]:
+    hdr = b"RSIM\x01" + bytes(8)
+    return {
+        "01_bytes_zero": b"\x01",
+        "02_bytes_mixed": b"\x03" + bytes(range(0, 250, 3)),
+        "03_bytes_small_cq_zc": b"\x0d" + bytes([200, 1, 7, 99, 3] * 10),
+        "04_bytes_poll_ms": b"\x11" + bytes([9, 8, 7, 6] * 16),
+        "05_trace_raw_header_only": b"\x00" + hdr,
+        "06_trace_prefixed_records": b"\x02" + bytes([3, 0, 3, 1, 8, 0, 3, 2, 9, 0x81, 0x01]),
+        "07_trace_bad_magic": b"\x00RSIX\x01" + bytes(8) + b"\x03\x00",
+        "08_trace_leb128_overlong": b"\x02" + bytes([3, 0xff, 0xff, 0xff, 0xff, 0x7f, 3, 0x80]),
+    }
+
+
 def main() -> int:
     check = "--check" in sys.argv[1:]
     want: dict[Path, bytes] = {}
     stale: list[Path] = []
     for target, gen, dic in (("fuzz_core", seeds, dictionary),
-                             ("fuzz_uring_sqe", useeds, udictionary)):
+                             ("fuzz_uring_sqe", useeds, udictionary),
+                             ("fuzz_sim", sim_seeds, sim_dictionary),
+                             ("fuzz_diff", diff_seeds, None),
+                             ("fuzz_sim_trace", trace_seeds, None)):
         corpus = HERE / "corpus" / target
         mine = {corpus / name: data for name, data in gen().items()}
         want.update(mine)
-        want[HERE / f"{target}.dict"] = dic().encode()
+        if dic is not None:
+            want[HERE / f"{target}.dict"] = dic().encode()
         # Only the numbered seeds are ours; inputs merged in by `nox -s fuzz -- --merge`
         # (named by their sha1) are left alone.
         if corpus.is_dir():
@@ -392,7 +561,8 @@ def main() -> int:
     for p, d in want.items():
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(d)
-    print(f"wrote {len(want) - 2} seeds under fuzz/corpus/ and 2 dictionaries")
+    ndicts = sum(1 for p in want if p.suffix == ".dict")
+    print(f"wrote {len(want) - ndicts} seeds under fuzz/corpus/ and {ndicts} dictionaries")
     return 0
 
 

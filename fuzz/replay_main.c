@@ -23,6 +23,9 @@
 
 int ringio_fuzz_core_one(const uint8_t *data, size_t size);
 int ringio_fuzz_uring_sqe_one(const uint8_t *data, size_t size);
+int ringio_fuzz_sim_one(const uint8_t *data, size_t size);
+int ringio_fuzz_diff_one(const uint8_t *data, size_t size);
+int ringio_fuzz_sim_trace_one(const uint8_t *data, size_t size);
 
 typedef int (*entry_fn)(const uint8_t *data, size_t size);
 
@@ -32,6 +35,9 @@ static const struct {
 } targets[] = {
     {"fuzz_core", ringio_fuzz_core_one},
     {"fuzz_uring_sqe", ringio_fuzz_uring_sqe_one},
+    {"fuzz_sim", ringio_fuzz_sim_one},
+    {"fuzz_diff", ringio_fuzz_diff_one},
+    {"fuzz_sim_trace", ringio_fuzz_sim_trace_one},
 };
 #define NTARGETS (sizeof(targets) / sizeof(targets[0]))
 

@@ -170,7 +170,10 @@ static bool issue_poll(struct sim *s, struct sop *op)
         sim_complete(s, op, rc, 0);
         return true;
     }
-    short events = (short)(op->sqe.poll32_events & 0xffff);
+    /* The kernel polls for the requested events plus IO_POLL_UNMASK (ERR,
+     * HUP, NVAL and RDHUP) and reports them; poll(2) adds all but RDHUP on
+     * its own.  (fuzz_diff: POLLIN after the peer's SHUT_WR is 0x2001.) */
+    short events = (short)((op->sqe.poll32_events & 0xffff) | POLLRDHUP);
     struct pollfd p = {.fd = fd, .events = events};
     if (poll(&p, 1, 0) < 0) {
         sim_complete(s, op, -errno, 0);

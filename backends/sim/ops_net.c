@@ -243,6 +243,8 @@ static bool connect_finish(struct sim *s, struct sop *op, int fd)
     return finish(s, op, -err);
 }
 
+#define SIM_CONNECT_RETRY_NS 1000000
+
 static bool issue_connect(struct sim *s, struct sop *op, int fd)
 {
     if (op->connecting)
@@ -264,8 +266,14 @@ static bool issue_connect(struct sim *s, struct sop *op, int fd)
         sim_wait_fd(s, op, fd, POLLOUT);
         return false;
     }
-    if (e == EAGAIN) { /* AF_UNIX backlog full: try again when writable */
-        sim_wait_fd(s, op, fd, POLLOUT);
+    if (e == EAGAIN) {
+        /* AF_UNIX backlog full.  Nothing on this fd says when the listener
+         * makes room (an unconnected socket polls writable at once, so
+         * waiting for POLLOUT spun), so retry after 1 ms of virtual time:
+         * a sleeping enter() wakes for it, and a ring with only timers
+         * pending jumps its clock instead of burning CPU. */
+        op->state = S_WAIT_TIMER;
+        op->deadline = s->vnow + SIM_CONNECT_RETRY_NS;
         return false;
     }
     return finish(s, op, -e);

@@ -22,6 +22,8 @@
  * | opcodes             | ~60                                           | the ones sim_opcode_supported() lists; others -EINVAL |
  * | SQ/CQ memory        | shared mmap with the kernel                    | plain heap arrays in the process                      |
  * | reads on O_DIRECT   | alignment enforced by the device              | whatever pread(2) on that fd does                    |
+ * | CQE_F_SOCK_NONEMPTY | set on a recv when the socket still has data  | never set (a hint; fuzz/fuzz_diff.c masks it)        |
+ * | connect, full AF_UNIX backlog | sleeps in io-wq until accept makes room | retried every 1 ms of virtual time            |
  */
 #include "internal.h"
 
