@@ -121,15 +121,28 @@ static bool held_by_rule(struct sim *s, uint64_t tag, bool tagged, const struct 
 void sim_post(struct sim *s, const struct sop *op, uint64_t user_data, int32_t res, uint32_t flags)
 {
     struct io_uring_cqe cqe = {.user_data = user_data, .res = res, .flags = flags};
-    if (op && held_by_rule(s, op->tag, op->tagged, &cqe))
+    if (op && !op->unheld && held_by_rule(s, op->tag, op->tagged, &cqe))
         return;
     cq_push(s, &cqe);
 }
 
-/* Post every held CQE of this user_data (a cancel of a finished op). */
+/* A cancel aimed at this user_data: post every CQE held for it, and its
+ * pending zero-copy notifications now, past any hold (the operation is
+ * over for the user; the notification may be all the core still waits for). */
 unsigned sim_release_user_data(struct sim *s, uint64_t user_data)
 {
     unsigned n = 0;
+    for (struct pend_cqe **pp = &s->notifs; *pp;) {
+        struct pend_cqe *p = *pp;
+        if (p->cqe.user_data != user_data) {
+            pp = &p->next;
+            continue;
+        }
+        *pp = p->next;
+        cq_push(s, &p->cqe);
+        free(p);
+        n++;
+    }
     struct pend_cqe **pp = &s->held;
     while (*pp) {
         struct pend_cqe *p = *pp;

@@ -64,6 +64,7 @@ struct sop {
     uint32_t done;        /* MSG_WAITALL: bytes moved so far */
     bool started;         /* preflight ran (first issue) */
     bool no_cqe;          /* the final CQE was already posted (zero-copy) */
+    bool unheld;          /* cancelled: scripted holds no longer apply */
 };
 
 #define SQE_FLAGS_KNOWN_MASK                                                             \

@@ -108,6 +108,13 @@ static bool cancel_matches(const struct sop *c, const struct sop *op)
  * the decision source says which wins; never both, never neither. */
 static bool cancel_one(struct sim *s, struct sop *t)
 {
+    /* Scripted holds end with the operation: what a rule held for it is
+     * posted first, and its last CQEs are not held (legs of a multishot
+     * accept carry fds that only their delivery lets the core close;
+     * close() cancels everything this way). */
+    sim_release_user_data(s, t->sqe.user_data);
+    t->unheld = true;
+
     bool ready = t->state == S_QUEUED && t->started; /* woken, about to run */
     if (t->state == S_WAIT_FD) {
         struct pollfd p = {.fd = t->wait_fd, .events = t->wait_events};

@@ -396,6 +396,27 @@ def test_cancel_lets_held_completions_go(pair):
             assert c.recv(1) == b""  # the accepted side was closed
 
 
+def test_close_releases_held_multishot_legs_and_their_fds():
+    """Legs of a live multishot accept held by a rule: close() cancels the operation, the sim
+    posts what it held (and does not hold the final CQE), the core closes the fds."""
+    with socket.create_server(("127.0.0.1", 0), backlog=8) as listener:
+        ring = sim()
+        ring.sim.hold("acc")
+        h = ring.submit_accept_multishot(listener, "acc")
+        clients = [socket.create_connection(listener.getsockname()) for _ in range(3)]
+        try:
+            ring.wait(0.05)  # the sim accepts three; the legs are held
+            assert ring.sim.info()["held"] == 3
+            ring.close()
+            assert not h.done
+            for c in clients:
+                c.settimeout(5)
+                assert c.recv(1) == b""  # every accepted side was closed by the core
+        finally:
+            for c in clients:
+                c.close()
+
+
 # ---------------------------------------------------------------- replay
 
 
