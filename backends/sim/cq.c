@@ -126,36 +126,32 @@ void sim_post(struct sim *s, const struct sop *op, uint64_t user_data, int32_t r
     cq_push(s, &cqe);
 }
 
-/* A cancel aimed at this user_data: post every CQE held for it, and its
- * pending zero-copy notifications now, past any hold (the operation is
- * over for the user; the notification may be all the core still waits for). */
-unsigned sim_release_user_data(struct sim *s, uint64_t user_data)
+/* Post (past any hold) and remove every entry of *list whose user_data
+ * (by_tag: whose tag) is key, in order.  Returns how many. */
+static unsigned post_matching(struct sim *s, struct pend_cqe **list, bool by_tag, uint64_t key)
 {
     unsigned n = 0;
-    for (struct pend_cqe **pp = &s->notifs; *pp;) {
-        struct pend_cqe *p = *pp;
-        if (p->cqe.user_data != user_data) {
-            pp = &p->next;
+    while (*list) {
+        struct pend_cqe *p = *list;
+        if ((by_tag ? p->tag : p->cqe.user_data) != key) {
+            list = &p->next;
             continue;
         }
-        *pp = p->next;
-        cq_push(s, &p->cqe);
-        free(p);
-        n++;
-    }
-    struct pend_cqe **pp = &s->held;
-    while (*pp) {
-        struct pend_cqe *p = *pp;
-        if (p->cqe.user_data != user_data) {
-            pp = &p->next;
-            continue;
-        }
-        *pp = p->next;
+        *list = p->next;
         cq_push(s, &p->cqe);
         free(p);
         n++;
     }
     return n;
+}
+
+/* A cancel aimed at this user_data: post every CQE held for it, and its
+ * pending zero-copy notifications now, past any hold (the operation is
+ * over for the user; the notification may be all the core still waits for). */
+unsigned sim_release_user_data(struct sim *s, uint64_t user_data)
+{
+    return post_matching(s, &s->notifs, false, user_data) +
+           post_matching(s, &s->held, false, user_data);
 }
 
 int ringio_sim_release(struct ringio_backend *b, uint64_t tag)
@@ -164,22 +160,10 @@ int ringio_sim_release(struct ringio_backend *b, uint64_t tag)
         return -EINVAL;
     struct sim *s = (struct sim *)b;
     pthread_mutex_lock(&s->mu);
-    int n = 0;
     struct rule *r = sim_rule(s, tag, false);
     if (r)
         r->hold = false;
-    struct pend_cqe **pp = &s->held;
-    while (*pp) {
-        struct pend_cqe *p = *pp;
-        if (p->tag != tag) {
-            pp = &p->next;
-            continue;
-        }
-        *pp = p->next;
-        cq_push(s, &p->cqe);
-        free(p);
-        n++;
-    }
+    int n = (int)post_matching(s, &s->held, true, tag);
     sim_notify_update(s);
     pthread_mutex_unlock(&s->mu);
     if (n > 0 && s->wake_fd >= 0 && s->sleepers) {

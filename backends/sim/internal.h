@@ -196,9 +196,22 @@ bool sim_issue(struct sim *s, struct sop *op);
 bool sim_opcode_supported(unsigned opcode);
 int32_t sim_injected(struct sim *s, const struct sop *op);
 
-/* ops_net.c / ops_file.c */
-bool sim_issue_net(struct sim *s, struct sop *op, bool *handled);
-bool sim_issue_file(struct sim *s, struct sop *op, bool *handled);
+/* ops_net.c / ops_file.c: one handler per opcode family, called through the
+ * table in ops.c with the resolved fd (fixed or not) when the table says the
+ * opcode's sqe->fd is a file; same return as sim_issue(). */
+bool sim_op_recv(struct sim *s, struct sop *op, int fd);
+bool sim_op_send(struct sim *s, struct sop *op, int fd); /* SEND, SEND_ZC */
+bool sim_op_msg(struct sim *s, struct sop *op, int fd);  /* RECVMSG, SENDMSG, SENDMSG_ZC */
+bool sim_op_accept(struct sim *s, struct sop *op, int fd);
+bool sim_op_connect(struct sim *s, struct sop *op, int fd);
+bool sim_op_shutdown(struct sim *s, struct sop *op, int fd);
+bool sim_op_close(struct sim *s, struct sop *op, int fd);
+bool sim_op_socket(struct sim *s, struct sop *op, int fd);
+bool sim_op_rw(struct sim *s, struct sop *op, int fd); /* READ/WRITE[V|_FIXED] */
+bool sim_op_openat(struct sim *s, struct sop *op, int fd);
+bool sim_op_path(struct sim *s, struct sop *op, int fd); /* UNLINKAT, MKDIRAT, RENAMEAT, STATX */
+bool sim_op_fsync(struct sim *s, struct sop *op, int fd);
+bool sim_op_fallocate(struct sim *s, struct sop *op, int fd);
 struct buf_ring *sim_buf_ring(struct sim *s, unsigned bgid);
 
 #endif

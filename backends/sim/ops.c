@@ -22,8 +22,9 @@ static int read_timespec(const struct sop *op, int64_t *ns)
 }
 
 /* First issue arms the timer; a later issue means it is due. */
-static bool issue_timeout(struct sim *s, struct sop *op)
+static bool issue_timeout(struct sim *s, struct sop *op, int unused)
 {
+    (void)unused;
     if (op->legs == 0) { /* arming */
         int64_t ns;
         int rc = read_timespec(op, &ns);
@@ -80,8 +81,9 @@ static bool remove_target(struct sim *s, struct sop *op, uint8_t opcode)
     return true;
 }
 
-static bool issue_timeout_remove(struct sim *s, struct sop *op)
+static bool issue_timeout_remove(struct sim *s, struct sop *op, int unused)
 {
+    (void)unused;
     if (op->sqe.timeout_flags & ~(unsigned)IORING_TIMEOUT_ABS) {
         sim_complete(s, op, -EINVAL, 0); /* updates are not simulated (divergence table) */
         return true;
@@ -136,8 +138,9 @@ static bool cancel_one(struct sim *s, struct sop *t)
     return true;
 }
 
-static bool issue_cancel(struct sim *s, struct sop *op)
+static bool issue_cancel(struct sim *s, struct sop *op, int unused)
 {
+    (void)unused;
     unsigned fl = op->sqe.cancel_flags;
     bool all = (fl & (IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_ANY)) != 0;
     int n = 0;
@@ -169,14 +172,8 @@ static bool issue_cancel(struct sim *s, struct sop *op)
 
 /* ---- poll ------------------------------------------------------------------ */
 
-static bool issue_poll(struct sim *s, struct sop *op)
+static bool issue_poll(struct sim *s, struct sop *op, int fd)
 {
-    int fd;
-    int rc = sim_resolve_fd(s, op, &fd);
-    if (rc < 0) {
-        sim_complete(s, op, rc, 0);
-        return true;
-    }
     /* The kernel polls for the requested events plus IO_POLL_UNMASK (ERR,
      * HUP, NVAL and RDHUP) and reports them; poll(2) adds all but RDHUP on
      * its own.  (fuzz_diff: POLLIN after the peer's SHUT_WR is 0x2001.) */
@@ -209,8 +206,9 @@ static bool issue_poll(struct sim *s, struct sop *op)
     return false;
 }
 
-static bool issue_poll_remove(struct sim *s, struct sop *op)
+static bool issue_poll_remove(struct sim *s, struct sop *op, int unused)
 {
+    (void)unused;
     return remove_target(s, op, IORING_OP_POLL_ADD);
 }
 
@@ -229,44 +227,57 @@ int32_t sim_injected(struct sim *s, const struct sop *op)
     return -s->faults.errors[opc][sim_decide(s, D_ERRNO, n)];
 }
 
+static bool issue_nop(struct sim *s, struct sop *op, int unused)
+{
+    (void)unused;
+    sim_complete(s, op, 0, 0);
+    return true;
+}
+
+/* Every opcode the sim implements.  with_fd: sqe->fd names a file (plain or,
+ * with IOSQE_FIXED_FILE, a slot), resolved before the handler runs. */
+struct handler {
+    bool (*issue)(struct sim *s, struct sop *op, int fd);
+    bool with_fd;
+};
+
+static const struct handler handlers[IORING_OP_LAST] = {
+    [IORING_OP_NOP] = {issue_nop, false},
+    [IORING_OP_TIMEOUT] = {issue_timeout, false},
+    [IORING_OP_LINK_TIMEOUT] = {issue_timeout, false},
+    [IORING_OP_TIMEOUT_REMOVE] = {issue_timeout_remove, false},
+    [IORING_OP_ASYNC_CANCEL] = {issue_cancel, false},
+    [IORING_OP_POLL_ADD] = {issue_poll, true},
+    [IORING_OP_POLL_REMOVE] = {issue_poll_remove, false},
+    [IORING_OP_RECV] = {sim_op_recv, true},
+    [IORING_OP_SEND] = {sim_op_send, true},
+    [IORING_OP_SEND_ZC] = {sim_op_send, true},
+    [IORING_OP_RECVMSG] = {sim_op_msg, true},
+    [IORING_OP_SENDMSG] = {sim_op_msg, true},
+    [IORING_OP_SENDMSG_ZC] = {sim_op_msg, true},
+    [IORING_OP_ACCEPT] = {sim_op_accept, true},
+    [IORING_OP_CONNECT] = {sim_op_connect, true},
+    [IORING_OP_SHUTDOWN] = {sim_op_shutdown, true},
+    [IORING_OP_CLOSE] = {sim_op_close, false},
+    [IORING_OP_SOCKET] = {sim_op_socket, false},
+    [IORING_OP_READ] = {sim_op_rw, true},
+    [IORING_OP_WRITE] = {sim_op_rw, true},
+    [IORING_OP_READV] = {sim_op_rw, true},
+    [IORING_OP_WRITEV] = {sim_op_rw, true},
+    [IORING_OP_READ_FIXED] = {sim_op_rw, true},
+    [IORING_OP_WRITE_FIXED] = {sim_op_rw, true},
+    [IORING_OP_FSYNC] = {sim_op_fsync, true},
+    [IORING_OP_FALLOCATE] = {sim_op_fallocate, true},
+    [IORING_OP_OPENAT] = {sim_op_openat, false},
+    [IORING_OP_STATX] = {sim_op_path, false},
+    [IORING_OP_UNLINKAT] = {sim_op_path, false},
+    [IORING_OP_RENAMEAT] = {sim_op_path, false},
+    [IORING_OP_MKDIRAT] = {sim_op_path, false},
+};
+
 bool sim_opcode_supported(unsigned opcode)
 {
-    switch (opcode) {
-    case IORING_OP_NOP:
-    case IORING_OP_TIMEOUT:
-    case IORING_OP_TIMEOUT_REMOVE:
-    case IORING_OP_LINK_TIMEOUT:
-    case IORING_OP_ASYNC_CANCEL:
-    case IORING_OP_POLL_ADD:
-    case IORING_OP_POLL_REMOVE:
-    case IORING_OP_RECV:
-    case IORING_OP_SEND:
-    case IORING_OP_SEND_ZC:
-    case IORING_OP_RECVMSG:
-    case IORING_OP_SENDMSG:
-    case IORING_OP_SENDMSG_ZC:
-    case IORING_OP_ACCEPT:
-    case IORING_OP_CONNECT:
-    case IORING_OP_SHUTDOWN:
-    case IORING_OP_CLOSE:
-    case IORING_OP_SOCKET:
-    case IORING_OP_READ:
-    case IORING_OP_WRITE:
-    case IORING_OP_READV:
-    case IORING_OP_WRITEV:
-    case IORING_OP_READ_FIXED:
-    case IORING_OP_WRITE_FIXED:
-    case IORING_OP_FSYNC:
-    case IORING_OP_FALLOCATE:
-    case IORING_OP_STATX:
-    case IORING_OP_OPENAT:
-    case IORING_OP_UNLINKAT:
-    case IORING_OP_RENAMEAT:
-    case IORING_OP_MKDIRAT:
-        return true;
-    default:
-        return false;
-    }
+    return opcode < IORING_OP_LAST && handlers[opcode].issue != NULL;
 }
 
 /* First-issue checks: flags, forced results, injected errors. */
@@ -319,33 +330,16 @@ static bool preflight(struct sim *s, struct sop *op)
 
 bool sim_issue(struct sim *s, struct sop *op)
 {
-    if (preflight(s, op))
+    if (preflight(s, op)) /* also answers -EINVAL for opcodes without a handler */
         return true;
-    switch (op->sqe.opcode) {
-    case IORING_OP_NOP:
-        sim_complete(s, op, 0, 0);
-        return true;
-    case IORING_OP_TIMEOUT:
-    case IORING_OP_LINK_TIMEOUT:
-        return issue_timeout(s, op);
-    case IORING_OP_TIMEOUT_REMOVE:
-        return issue_timeout_remove(s, op);
-    case IORING_OP_ASYNC_CANCEL:
-        return issue_cancel(s, op);
-    case IORING_OP_POLL_ADD:
-        return issue_poll(s, op);
-    case IORING_OP_POLL_REMOVE:
-        return issue_poll_remove(s, op);
-    default:
-        break;
+    const struct handler *h = &handlers[op->sqe.opcode];
+    int fd = -1;
+    if (h->with_fd) {
+        int rc = sim_resolve_fd(s, op, &fd);
+        if (rc < 0) {
+            sim_complete(s, op, rc, 0);
+            return true;
+        }
     }
-    bool handled = false;
-    bool done = sim_issue_net(s, op, &handled);
-    if (!handled)
-        done = sim_issue_file(s, op, &handled);
-    if (!handled) {
-        sim_complete(s, op, -EINVAL, 0);
-        return true;
-    }
-    return done;
+    return h->issue(s, op, fd);
 }

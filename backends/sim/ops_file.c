@@ -55,7 +55,7 @@ static int32_t check_fixed(struct sim *s, const struct sop *op)
     return 0;
 }
 
-static bool issue_rw(struct sim *s, struct sop *op, int fd)
+bool sim_op_rw(struct sim *s, struct sop *op, int fd)
 {
     uint8_t opc = op->sqe.opcode;
     bool is_read = opc == IORING_OP_READ || opc == IORING_OP_READV || opc == IORING_OP_READ_FIXED;
@@ -96,8 +96,9 @@ static bool issue_rw(struct sim *s, struct sop *op, int fd)
     return finish(s, op, ret(n));
 }
 
-static bool issue_openat(struct sim *s, struct sop *op)
+bool sim_op_openat(struct sim *s, struct sop *op, int unused)
 {
+    (void)unused; /* sqe->fd is a directory fd */
     const char *path = (const char *)(uintptr_t)op->sqe.addr;
     if (!path)
         return finish(s, op, -EFAULT);
@@ -107,8 +108,9 @@ static bool issue_openat(struct sim *s, struct sop *op)
     return finish(s, op, op->sqe.file_index ? sim_install_fixed(s, op, fd) : fd);
 }
 
-static bool issue_path_op(struct sim *s, struct sop *op)
+bool sim_op_path(struct sim *s, struct sop *op, int unused)
 {
+    (void)unused; /* sqe->fd is a directory fd */
     const char *path = (const char *)(uintptr_t)op->sqe.addr;
     if (!path)
         return finish(s, op, -EFAULT);
@@ -135,42 +137,14 @@ static bool issue_path_op(struct sim *s, struct sop *op)
     return finish(s, op, rc < 0 ? -errno : 0);
 }
 
-bool sim_issue_file(struct sim *s, struct sop *op, bool *handled)
+bool sim_op_fsync(struct sim *s, struct sop *op, int fd)
 {
-    *handled = true;
-    uint8_t opc = op->sqe.opcode;
-    switch (opc) {
-    case IORING_OP_OPENAT:
-        return issue_openat(s, op);
-    case IORING_OP_UNLINKAT:
-    case IORING_OP_MKDIRAT:
-    case IORING_OP_RENAMEAT:
-    case IORING_OP_STATX:
-        return issue_path_op(s, op);
-    case IORING_OP_READ:
-    case IORING_OP_WRITE:
-    case IORING_OP_READV:
-    case IORING_OP_WRITEV:
-    case IORING_OP_READ_FIXED:
-    case IORING_OP_WRITE_FIXED:
-    case IORING_OP_FSYNC:
-    case IORING_OP_FALLOCATE:
-        break;
-    default:
-        *handled = false;
-        return false;
-    }
-    int fd;
-    int rc = sim_resolve_fd(s, op, &fd);
-    if (rc < 0)
-        return finish(s, op, rc);
-    if (opc == IORING_OP_FSYNC) {
-        bool data = (op->sqe.fsync_flags & IORING_FSYNC_DATASYNC) != 0;
-        return finish(s, op, (data ? fdatasync(fd) : fsync(fd)) < 0 ? -errno : 0);
-    }
-    if (opc == IORING_OP_FALLOCATE) {
-        rc = fallocate(fd, (int)op->sqe.len, (off_t)op->sqe.off, (off_t)op->sqe.addr);
-        return finish(s, op, rc < 0 ? -errno : 0);
-    }
-    return issue_rw(s, op, fd);
+    bool data = (op->sqe.fsync_flags & IORING_FSYNC_DATASYNC) != 0;
+    return finish(s, op, (data ? fdatasync(fd) : fsync(fd)) < 0 ? -errno : 0);
+}
+
+bool sim_op_fallocate(struct sim *s, struct sop *op, int fd)
+{
+    int rc = fallocate(fd, (int)op->sqe.len, (off_t)op->sqe.off, (off_t)op->sqe.addr);
+    return finish(s, op, rc < 0 ? -errno : 0);
 }

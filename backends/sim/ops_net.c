@@ -105,7 +105,7 @@ static bool recv_leg(struct sim *s, struct sop *op, int fd, bool multishot)
     }
 }
 
-static bool issue_recv(struct sim *s, struct sop *op, int fd)
+bool sim_op_recv(struct sim *s, struct sop *op, int fd)
 {
     bool multishot = (op->sqe.ioprio & IORING_RECV_MULTISHOT) != 0;
     if (multishot && !(op->sqe.flags & IOSQE_BUFFER_SELECT))
@@ -138,7 +138,7 @@ static bool zc_unsupported(const struct sop *op, int fd)
     return domain != AF_INET && domain != AF_INET6;
 }
 
-static bool issue_send(struct sim *s, struct sop *op, int fd)
+bool sim_op_send(struct sim *s, struct sop *op, int fd)
 {
     if (op->done == 0 && zc_unsupported(op, fd))
         return send_done(s, op, -EOPNOTSUPP);
@@ -166,7 +166,7 @@ static bool issue_send(struct sim *s, struct sop *op, int fd)
     return send_done(s, op, (int32_t)op->done);
 }
 
-static bool issue_msg(struct sim *s, struct sop *op, int fd)
+bool sim_op_msg(struct sim *s, struct sop *op, int fd)
 {
     struct msghdr *msg = (struct msghdr *)(uintptr_t)op->sqe.addr;
     int uflags = (int)op->sqe.msg_flags;
@@ -192,7 +192,7 @@ static bool issue_msg(struct sim *s, struct sop *op, int fd)
 
 /* ---- accept / connect ---------------------------------------------------- */
 
-static bool issue_accept(struct sim *s, struct sop *op, int fd)
+bool sim_op_accept(struct sim *s, struct sop *op, int fd)
 {
     bool multishot = (op->sqe.ioprio & IORING_ACCEPT_MULTISHOT) != 0;
     bool direct = op->sqe.file_index != 0;
@@ -245,7 +245,7 @@ static bool connect_finish(struct sim *s, struct sop *op, int fd)
 
 #define SIM_CONNECT_RETRY_NS 1000000
 
-static bool issue_connect(struct sim *s, struct sop *op, int fd)
+bool sim_op_connect(struct sim *s, struct sop *op, int fd)
 {
     if (op->connecting)
         return connect_finish(s, op, fd);
@@ -281,8 +281,9 @@ static bool issue_connect(struct sim *s, struct sop *op, int fd)
 
 /* ---- the rest -------------------------------------------------------------- */
 
-static bool issue_close(struct sim *s, struct sop *op)
+bool sim_op_close(struct sim *s, struct sop *op, int unused)
 {
+    (void)unused; /* sqe->fd or a fixed slot (file_index): resolved here */
     if (op->sqe.file_index) {
         unsigned slot = op->sqe.file_index - 1;
         if (op->sqe.fd || slot >= s->nfiles || s->files[slot] < 0)
@@ -296,8 +297,9 @@ static bool issue_close(struct sim *s, struct sop *op)
     return finish(s, op, close(op->sqe.fd) < 0 ? -errno : 0);
 }
 
-static bool issue_socket(struct sim *s, struct sop *op)
+bool sim_op_socket(struct sim *s, struct sop *op, int unused)
 {
+    (void)unused; /* sqe->fd is the domain */
     if (op->sqe.rw_flags)
         return finish(s, op, -EINVAL);
     int fd = socket(op->sqe.fd, (int)op->sqe.off, (int)op->sqe.len);
@@ -306,45 +308,7 @@ static bool issue_socket(struct sim *s, struct sop *op)
     return finish(s, op, op->sqe.file_index ? sim_install_fixed(s, op, fd) : fd);
 }
 
-bool sim_issue_net(struct sim *s, struct sop *op, bool *handled)
+bool sim_op_shutdown(struct sim *s, struct sop *op, int fd)
 {
-    *handled = true;
-    switch (op->sqe.opcode) {
-    case IORING_OP_CLOSE:
-        return issue_close(s, op);
-    case IORING_OP_SOCKET:
-        return issue_socket(s, op);
-    case IORING_OP_RECV:
-    case IORING_OP_SEND:
-    case IORING_OP_SEND_ZC:
-    case IORING_OP_RECVMSG:
-    case IORING_OP_SENDMSG:
-    case IORING_OP_SENDMSG_ZC:
-    case IORING_OP_ACCEPT:
-    case IORING_OP_CONNECT:
-    case IORING_OP_SHUTDOWN:
-        break;
-    default:
-        *handled = false;
-        return false;
-    }
-    int fd;
-    int rc = sim_resolve_fd(s, op, &fd);
-    if (rc < 0)
-        return finish(s, op, rc);
-    switch (op->sqe.opcode) {
-    case IORING_OP_RECV:
-        return issue_recv(s, op, fd);
-    case IORING_OP_SEND:
-    case IORING_OP_SEND_ZC:
-        return issue_send(s, op, fd);
-    case IORING_OP_ACCEPT:
-        return issue_accept(s, op, fd);
-    case IORING_OP_CONNECT:
-        return issue_connect(s, op, fd);
-    case IORING_OP_SHUTDOWN:
-        return finish(s, op, shutdown(fd, (int)op->sqe.len) < 0 ? -errno : 0);
-    default:
-        return issue_msg(s, op, fd);
-    }
+    return finish(s, op, shutdown(fd, (int)op->sqe.len) < 0 ? -errno : 0);
 }
