@@ -11,14 +11,20 @@ Scenarios (``--scenario NAME``, repeatable; default: all):
     (``tests/bench/c/nop.c``), the physical limit.
 ``pingpong``
     64-byte ping-pong over an AF_UNIX socketpair whose two ends are on one
-    ring: each hop is a send and a receive (ringio: in one ``batch()``, one
-    ``io_uring_enter``; also without ``batch()``), against uring-api (its
-    API: every submit enters the kernel) and C liburing
-    (``tests/bench/c/pingpong.c``).
+    ring: each hop is a send and a receive (ringio: inside one ``batch()``
+    around the whole loop, so each ``wait_many()`` submits the hop's two
+    operations in the ``io_uring_enter`` that waits for them; also without
+    ``batch()``), against uring-api (its API: every submit enters the
+    kernel) and C liburing (``tests/bench/c/pingpong.c``).
 ``sends``
     Batches of 64 sends of 64 B on a socketpair drained by a reader process:
     ringio ``batch()`` + ``wait_many`` against uring-api (one at a time: it
     has no batching) and C liburing (``tests/bench/c/sends.c``).
+    For ``pingpong`` and ``sends`` the report also splits the time of one
+    operation of the ringio row into the C program's time (the kernel's
+    work), the interpreter's (the same loop run with every ringio call
+    replaced by a C function that does no I/O) and the rest: ringio's own
+    code.
 ``echo``
     A TCP echo server on loopback at 1, 64 and 512 connections, each doing M
     request/response round trips of 64 B.  Servers: ringio (multishot accept,
@@ -1006,6 +1012,21 @@ def _pp_check(ok: bool) -> None:
         raise RuntimeError("a send or receive moved fewer bytes than the message")
 
 
+def _pp_hops(n: int, hops, send, recv, wm, msg, buf, size: int) -> bool:
+    """The loop of the batched ringio row (and of its interpreter floor): per hop a
+    send and a receive are staged, and wait_many() hands both to the kernel in the
+    io_uring_enter that waits for them."""
+    ok = True
+    for _ in range(n):
+        for x, y in hops:
+            s = send(x, msg)
+            r = recv(y, buf)
+            if len(wm(2)) < 2:
+                wm(1)
+            ok = ok and s.res == size and r.res == size
+    return ok
+
+
 @contextmanager
 def _pingpong_ringio(n: int, size: int, batched: bool) -> Iterator[Once]:
     """Both ends of a socketpair on one ring; a hop is a send and a receive."""
@@ -1014,27 +1035,23 @@ def _pingpong_ringio(n: int, size: int, batched: bool) -> Iterator[Once]:
     msg, buf = b"p" * size, bytearray(size)
     try:
         with ringio.Ring(entries=8) as ring:
-            send, recv, wm, bt, wait = (ring.submit_send, ring.submit_recv, ring.wait_many,
-                                        ring.batch, ring.wait)
+            send, recv, wm, wait = ring.submit_send, ring.submit_recv, ring.wait_many, ring.wait
             hops = ((a.fileno(), b.fileno()), (b.fileno(), a.fileno()))
 
             def once() -> tuple[int, float]:
                 ok = True
                 t0 = perf_counter()
-                for _ in range(n):
-                    for x, y in hops:
-                        if batched:
-                            with bt():  # one io_uring_enter submits both and waits
-                                s = send(x, msg)
-                                r = recv(y, buf)
-                                if len(wm(2)) < 2:
-                                    wm(1)
-                        else:  # each submit enters the kernel; wait() one at a time
+                if batched:
+                    with ring.batch():  # every wait_many() submits what is staged: one enter per hop
+                        ok = _pp_hops(n, hops, send, recv, wm, msg, buf, size)
+                else:
+                    for _ in range(n):
+                        for x, y in hops:  # each submit enters the kernel; wait() one at a time
                             s = send(x, msg)
                             r = recv(y, buf)
                             wait()
                             wait()
-                        ok = ok and s.res == size and r.res == size
+                            ok = ok and s.res == size and r.res == size
                 dt = perf_counter() - t0
                 _pp_check(ok and buf == msg)
                 return n, dt
@@ -1043,6 +1060,28 @@ def _pingpong_ringio(n: int, size: int, batched: bool) -> Iterator[Once]:
     finally:
         a.close()
         b.close()
+
+
+class _Done:
+    """What the interpreter-floor loops get back instead of a Completion."""
+
+    __slots__ = ("res",)
+
+    def __init__(self, res: int) -> None:
+        self.res = res
+
+
+def _interpreter_floor(loop: Callable[[], None], ops: int, repeats: int) -> float:
+    """Median seconds per op of `loop`: a benchmark loop with every ringio call replaced by
+    a C function that does no I/O (dict.get, list.copy), so what is left is the
+    interpreter's own cost of running the loop."""
+    loop()  # warm-up
+    runs = []
+    for _ in range(repeats):
+        t0 = perf_counter()
+        loop()
+        runs.append((perf_counter() - t0) / ops)
+    return statistics.median(runs)
 
 
 @contextmanager
@@ -1078,7 +1117,8 @@ def scenario_pingpong(sz: Sizes, cprogs: CPrograms) -> dict:
     n, size = sz.pingpong_trips, sz.msg_size
     g, u = "pingpong", "round trips/s"
     rows = _run_rows([
-        (Row("ringio", "batch(): submit_send + submit_recv, wait_many (one enter per hop)", g, u),
+        (Row("ringio", "one batch() around the loop: submit_send + submit_recv, wait_many "
+                       "(one enter per hop)", g, u),
          lambda: _pingpong_ringio(n, size, batched=True)),
         (Row("ringio", "no batch(): submit_send, submit_recv, wait, wait", g, u),
          lambda: _pingpong_ringio(n, size, batched=False)),
@@ -1087,6 +1127,12 @@ def scenario_pingpong(sz: Sizes, cprogs: CPrograms) -> dict:
         (Row("C liburing", "prep_send + prep_recv, submit_and_wait(2)", g, u),
          lambda: _c_program(cprogs, "pingpong", n, size)),
     ], sz.repeats)
+    done = _Done(size)
+    stand_in = {0: done, 1: done}.get  # (fd, buffer) -> an object with .res, no I/O
+    two = [done].__mul__  # wait_many(2) -> a new list of two
+    floor = _interpreter_floor(
+        lambda: _pp_hops(n, ((0, 1), (1, 0)), stand_in, stand_in, two, b"", b"", size),
+        n, sz.repeats)
     return {
         "title": f"pingpong: {size}-byte ping-pong on a socketpair",
         "baselines": [_peer_label("uring-api")],
@@ -1095,7 +1141,22 @@ def scenario_pingpong(sz: Sizes, cprogs: CPrograms) -> dict:
                  "and a receive.",
         "unit": u,
         "rows": rows,
+        "floor": _floor_report(rows, floor, "round trip", "ringio", 0),
     }
+
+
+def _floor_report(rows: list[Row], floor_s: float, op: str, impl: str, index: int) -> dict:
+    """Where one op of the ringio row `index` (among rows of `impl`) spends its time: the C
+    program's time for the same op (the kernel's work, which no binding avoids), the
+    interpreter running the loop (floor_s), and what is left: ringio's own code."""
+    mine = [r for r in rows if r.impl == impl][index]
+    c = next((r for r in rows if r.impl == "C liburing"), None)
+    rep = {"op": op, "interpreter_us": floor_s * 1e6, "row": mine.how}
+    if mine.status == "ok" and mine.median and c is not None and c.status == "ok" and c.median:
+        rep["ringio_us"] = 1e6 / mine.median
+        rep["c_us"] = 1e6 / c.median
+        rep["ringio_code_us"] = rep["ringio_us"] - rep["c_us"] - rep["interpreter_us"]
+    return rep
 
 
 # --------------------------------------------------------------------------- sends
@@ -1124,6 +1185,24 @@ def _drained_pair(cprogs: CPrograms) -> Iterator[socket.socket]:
         reader.wait(30)
 
 
+def _sends_loop(n: int, batch: int, send, wm, bt, fd, msg, size: int) -> int:
+    """The loop of the ringio row (and of its interpreter floor): `batch` sends staged in
+    one batch() block, reaped with wait_many().  Returns the OR of res ^ size (0: all sent)."""
+    bad = done = 0
+    while done < n:
+        want = min(batch, n - done)
+        with bt():
+            for _ in range(want):
+                send(fd, msg)
+            got = 0
+            while got < want:
+                for c in wm(want - got):
+                    bad |= c.res ^ size
+                    got += 1
+        done += want
+    return bad
+
+
 @contextmanager
 def _sends_ringio(n: int, batch: int, size: int, cprogs: CPrograms) -> Iterator[Once]:
     ringio = _import_ringio()
@@ -1133,19 +1212,8 @@ def _sends_ringio(n: int, batch: int, size: int, cprogs: CPrograms) -> Iterator[
         fd = a.fileno()
 
         def once() -> tuple[int, float]:
-            bad = done = 0
             t0 = perf_counter()
-            while done < n:
-                want = min(batch, n - done)
-                with bt():
-                    for _ in range(want):
-                        send(fd, msg)
-                    got = 0
-                    while got < want:
-                        for c in wm(want - got):
-                            bad |= c.res ^ size
-                            got += 1
-                done += want
+            bad = _sends_loop(n, batch, send, wm, bt, fd, msg, size)
             dt = perf_counter() - t0
             if bad:
                 raise RuntimeError("a send did not send the whole message")
@@ -1191,6 +1259,10 @@ def scenario_sends(sz: Sizes, cprogs: CPrograms) -> dict:
         (Row("C liburing", f"{b}x prep_send, submit_and_wait({b})", g, u),
          lambda: _c_program(cprogs, "sends", n, b, size)),
     ], sz.repeats)
+    done, lock = _Done(size), threading.Lock()
+    floor = _interpreter_floor(
+        lambda: _sends_loop(n, b, {0: done}.get, [done].__mul__, lambda: lock, 0, b"", size),
+        n, sz.repeats)
     return {
         "title": f"sends: batched {size}-byte sends",
         "baselines": [_peer_label("uring-api")],
@@ -1199,6 +1271,7 @@ def scenario_sends(sz: Sizes, cprogs: CPrograms) -> dict:
                  "tests/bench/c/sends.c for every row: `sends drain`, or its forked child).",
         "unit": u,
         "rows": rows,
+        "floor": _floor_report(rows, floor, "send", "ringio", 0),
     }
 
 
@@ -1771,6 +1844,14 @@ def render_markdown(report: dict) -> str:
                     cells.append("")
                 cells += [""] * len(bases)
             out.append("| " + " | ".join(cells) + " |")
+        fl = sc.get("floor")
+        if fl and "ringio_us" in fl:
+            out.append("")
+            out.append(f"Where one {fl['op']} of the first ringio row goes: {fl['ringio_us']:.2f} us = "
+                       f"the C program's {fl['c_us']:.2f} us (the kernel's work, which no binding "
+                       f"avoids) + {fl['interpreter_us']:.2f} us of interpreter running the loop "
+                       "(the same loop with every ringio call replaced by a C function that does "
+                       f"no I/O) + {fl['ringio_code_us']:.2f} us in ringio's own code.")
     if report["skipped"]:
         out.append("")
         out.append("Not measured:")

@@ -169,6 +169,24 @@ def test_new_scenarios_groups_and_baselines(quick_new: dict) -> None:
     assert len(c) == 1 and c[0]["how"].startswith("prep_send")
 
 
+def test_time_split_of_pingpong_and_sends(quick_new: dict) -> None:
+    """The per-op split: C program + interpreter floor + ringio's own code = the ringio row."""
+    for name, op in (("pingpong", "round trip"), ("sends", "send")):
+        sc = quick_new["scenarios"][name]
+        fl = sc["floor"]
+        assert fl["op"] == op
+        assert fl["row"] == next(r for r in sc["rows"] if r["impl"] == "ringio")["how"]
+        assert 0 < fl["interpreter_us"] < 1e6
+        ringio_row = next(r for r in sc["rows"] if r["impl"] == "ringio")
+        c_row = next(r for r in sc["rows"] if r["impl"] == "C liburing")
+        if ringio_row["status"] != "ok" or c_row["status"] != "ok":
+            assert "ringio_us" not in fl
+            continue
+        assert fl["ringio_us"] == pytest.approx(1e6 / ringio_row["median"])
+        assert fl["c_us"] == pytest.approx(1e6 / c_row["median"])
+        assert fl["c_us"] + fl["interpreter_us"] + fl["ringio_code_us"] == pytest.approx(fl["ringio_us"])
+
+
 def test_sim_scenario_compares_the_backends(tmp_path) -> None:
     """`--scenario sim`: the same loops on a uring ring and a sim ring, with sim/uring ratios."""
     if not ringio.probe():
