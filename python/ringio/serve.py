@@ -25,7 +25,10 @@ idle timeouts, and one ``io_uring_enter`` per turn (``batch()`` +
 ``wait_many()``).  Requests are parsed incrementally and pipelining-safe
 (several requests in one receive, a request split over several), under limits
 on header and body size; a malformed request gets a ``400`` and closes only
-its own connection.  Everything goes through the Ring API, so the same code
+its own connection.  A head (request line and headers) is parsed once and
+its fields reused when a client sends the same bytes again, as keep-alive
+clients do (a bounded cache per server; each request still gets its own
+``Request`` and headers dict).  Everything goes through the Ring API, so the same code
 runs on every backend (``backend="sim"`` included).
 """
 
@@ -286,6 +289,22 @@ class _BadRequest(Exception):
 
 def _parse_head(head: str, max_body: int) -> Request:
     """Parse the request line and headers (``head`` without the final CRLFCRLF)."""
+    method, target, version, headers, keep, length = _parse_fields(head)
+    if length > max_body:
+        raise _BadRequest(413, f"the body limit is {max_body} bytes")
+    return Request(method, target, version, headers, keep, length)
+
+
+#: Heads (request line and headers) parsed once per server and reused: keep-alive clients
+#: send the same head again and again.  Only heads up to this size are kept, at most
+#: _HEAD_CACHE_ENTRIES of them (then the cache starts over).
+_HEAD_CACHE_MAX_BYTES = 1024
+_HEAD_CACHE_ENTRIES = 512
+
+
+def _parse_fields(head: str) -> tuple[str, str, str, dict[str, str], bool, int]:
+    """``(method, target, version, headers, keep_alive, content_length)`` of a head, or
+    _BadRequest.  A pure function of ``head``: the server caches its results."""
     lines = head.split("\r\n")
     if _CTL.search(head) is not None:
         raise _BadRequest(400, "control character in the request head")
@@ -326,8 +345,6 @@ def _parse_head(head: str, max_body: int) -> Request:
         if not (cl.isascii() and cl.isdigit()):
             raise _BadRequest(400, "malformed Content-Length")
         length = int(cl)
-        if length > max_body:
-            raise _BadRequest(413, f"the body limit is {max_body} bytes")
     if version == "HTTP/1.1":
         if "host" not in headers:
             raise _BadRequest(400, "HTTP/1.1 requests need a Host header")
@@ -336,7 +353,7 @@ def _parse_head(head: str, max_body: int) -> Request:
     else:
         conn = headers.get("connection")
         keep = conn is not None and "keep-alive" in conn.lower()
-    return Request(method, target, version, headers, keep, length)
+    return method, target, version, headers, keep, length
 
 
 # --------------------------------------------------------------------------- the server
@@ -440,6 +457,7 @@ class Server:
         self._finished = threading.Event()
         self._error: BaseException | None = None
         self.conns: dict[int, _Conn] = {}
+        self._heads: dict[bytes, tuple] = {}  # head bytes -> _parse_fields(head)
         #: Counters: accepted connections, answers, answers to bad requests, connections closed
         #: for idleness, multishot receives re-armed after they ended (-ENOBUFS).
         self.counters = {"accepted": 0, "requests": 0, "bad_requests": 0, "idle_closed": 0,
@@ -642,6 +660,7 @@ class Server:
         n = len(data)
         pos = 0
         app_handle = self.app.handle
+        heads = self._heads
         respond = self._respond
         queued = False
         try:
@@ -657,7 +676,21 @@ class Server:
                         break
                     if end - pos > self.max_header_bytes:
                         raise _BadRequest(431, f"the header limit is {self.max_header_bytes} bytes")
-                    req = _parse_head(data[pos:end].decode("latin-1"), self.max_body_bytes)
+                    key = data[pos:end]
+                    if key.__class__ is not bytes:
+                        key = bytes(key)  # a slice of conn.buf
+                    fields = heads.get(key)
+                    if fields is None:
+                        fields = _parse_fields(key.decode("latin-1"))
+                        if len(key) <= _HEAD_CACHE_MAX_BYTES:
+                            if len(heads) >= _HEAD_CACHE_ENTRIES:
+                                heads.clear()
+                            heads[key] = fields
+                    method, target, version, headers, keep, length = fields
+                    if length > self.max_body_bytes:
+                        raise _BadRequest(413, f"the body limit is {self.max_body_bytes} bytes")
+                    # A copy of the headers: a handler may change its request's.
+                    req = Request(method, target, version, headers.copy(), keep, length)
                     pos = end + 4
                     conn.head = req
                     if req.content_length > n - pos and req.version == "HTTP/1.1" and \

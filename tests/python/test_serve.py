@@ -391,6 +391,41 @@ def test_parse_head_directly():
         _parse_head("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: \u00b2", 100)  # not an ASCII digit
 
 
+def test_repeated_heads_give_independent_requests(backend, monkeypatch):
+    """Heads are parsed once and reused (keep-alive clients repeat them): each request
+    still gets its own headers, a body over the limit is refused on a reused head too,
+    and the cache stays bounded."""
+    import ringio.serve as serve_mod
+
+    monkeypatch.setattr(serve_mod, "_HEAD_CACHE_ENTRIES", 4)
+    seen = []
+    app = App()
+
+    @app.route("POST", "/echo")
+    def echo(req):
+        seen.append(dict(req.headers))
+        req.headers["x-mutated"] = "yes"  # must not leak into the next request with this head
+        return req.body
+
+    with Server(app, port=0, backend=backend, max_body_bytes=8) as srv:
+        srv.start()
+        with _raw(srv) as s, s.makefile("rb") as f:
+            head = b"POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\n"
+            s.sendall(head + b"abc" + head + b"xyz")
+            assert _read_response(f)[::2] == (200, b"abc")
+            assert _read_response(f)[::2] == (200, b"xyz")
+            for i in range(10):  # more distinct heads than the cache holds
+                s.sendall(b"POST /echo HTTP/1.1\r\nHost: h\r\nX-N: %d\r\nContent-Length: 1\r\n\r\n!" % i)
+                assert _read_response(f)[::2] == (200, b"!")
+            s.sendall(b"POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 9\r\n\r\n")
+            assert _read_response(f)[0] == 413
+        assert len(srv._heads) <= 4
+        srv.stop()
+    assert seen[0] == seen[1] == {"host": "h", "content-length": "3"}
+    assert [h["x-n"] for h in seen[2:]] == [str(i) for i in range(10)]
+    assert all("x-mutated" not in h for h in seen)
+
+
 # --------------------------------------------------------------------------- load and shutdown
 
 
