@@ -99,11 +99,13 @@ class AsyncioContext:
         self._thread: threading.Thread | None = None
         self._fd = self.ring.fd
         self._wait_many = self.ring.wait_many
+        self._wait = self.ring.wait
         self._submit_read = self.ring.submit_read
         self._submit_write = self.ring.submit_write
         # Reaping right after each submission needs the completions on this thread:
         # true when the loop watches the ring fd, not with the helper thread.
         self._eager = self._fd >= 0
+        self._inline = self._eager  # read/readinto/write may take their inline path
         if self._fd >= 0:
             self.loop.add_reader(self._fd, self._reap)
         else:
@@ -132,6 +134,7 @@ class AsyncioContext:
         if self._closed:
             return
         self._closed = True
+        self._inline = False
         if self._fd >= 0:
             try:
                 self.loop.remove_reader(self._fd)
@@ -182,24 +185,30 @@ class AsyncioContext:
         if self._eager:
             # A page-cache hit completed inside that enter: reap it now and return
             # without a Future or a loop round trip (the CQ is shared memory: no syscall).
-            got = self._wait_many(1024, 0)
-            if len(got) == 1 and got[0] is op:  # the common case, without bookkeeping
-                if self._waiters:
-                    self._wake_one()
-                res = op.res
-                if res < 0:
-                    raise error_from_res(res, fd)
-                return op.result
+            return await self._pending_op(op, self._wait(0), fd)
+        self._in_flight += 1
+        return await self._pending_op(op, None, fd)
+
+    async def _pending_op(self, op, got, fd) -> Any:
+        """op is submitted; got is what was reaped right after it (None: nothing, or
+        the context does not reap eagerly)."""
+        if got is op:
+            if self._waiters:
+                self._wake_one()
+            res = op.res
+            if res < 0:
+                raise error_from_res(res, fd)
+            return op.result
+        if self._eager:
             self._in_flight += 1
-            if got:
-                self._dispatch(got)
+            if got is not None:  # another operation's completion came first
+                self._dispatch((got,))
+                self._dispatch(self._wait_many(1024, 0))
             if op.done:
                 res = op.res
                 if res < 0:
                     raise error_from_res(res, fd)
                 return op.result
-        else:
-            self._in_flight += 1
         fut = self.loop.create_future()
         self._pending[op] = fut
         try:
@@ -250,20 +259,42 @@ class AsyncioContext:
 
     # ---- operations (caio's names and argument order) ----------------------------------
 
-    def read(self, nbytes: int, fd: int, offset: int, priority: int = 0):
+    # read, readinto and write run their common case inline (a free slot, the ring fd
+    # watched, a page-cache hit that completed inside its submission, no error): one
+    # coroutine frame and no bookkeeping.  _pending_op handles everything else.
+
+    async def read(self, nbytes: int, fd: int, offset: int, priority: int = 0):
         """Read up to nbytes at offset (-1: the current position): bytes of the size
         actually read (b'' at EOF).  priority is accepted for caio compatibility and
         ignored."""
-        return self._run(self._submit_read, fd, nbytes, offset)
+        if self._inline and self._in_flight < self.max_requests:
+            op = self._submit_read(fd, nbytes, offset, fd)
+            got = self._wait(0)
+            if got is op and op.res >= 0 and not self._waiters:
+                return op.result
+            return await self._pending_op(op, got, fd)
+        return await self._run(self._submit_read, fd, nbytes, offset)
 
-    def readinto(self, buf, fd: int, offset: int):
+    async def readinto(self, buf, fd: int, offset: int):
         """Read into the writable buffer buf at offset: the number of bytes read."""
-        return self._run(self._submit_read, fd, buf, offset)
+        if self._inline and self._in_flight < self.max_requests:
+            op = self._submit_read(fd, buf, offset, fd)
+            got = self._wait(0)
+            if got is op and op.res >= 0 and not self._waiters:
+                return op.res
+            return await self._pending_op(op, got, fd)
+        return await self._run(self._submit_read, fd, buf, offset)
 
-    def write(self, payload, fd: int, offset: int, priority: int = 0):
+    async def write(self, payload, fd: int, offset: int, priority: int = 0):
         """Write payload (bytes-like, not copied) at offset (-1: the current position):
         the number of bytes written, which may be short.  priority is ignored."""
-        return self._run(self._submit_write, fd, payload, offset)
+        if self._inline and self._in_flight < self.max_requests:
+            op = self._submit_write(fd, payload, offset, fd)
+            got = self._wait(0)
+            if got is op and op.res >= 0 and not self._waiters:
+                return op.res
+            return await self._pending_op(op, got, fd)
+        return await self._run(self._submit_write, fd, payload, offset)
 
     def fsync(self, fd: int):
         """fsync(fd)."""

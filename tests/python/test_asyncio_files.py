@@ -73,6 +73,28 @@ def test_context_caio_call_shape_and_concurrency(fd):
     run(main())
 
 
+def test_inline_read_after_another_completion(fd, pipe):
+    """A page-cache read whose submission also completes an earlier pending read (the
+    pipe's, posted by the same io_uring_enter): both tasks get their own data, in either
+    order of the completions, and nothing stays counted in flight."""
+    r, w = pipe
+
+    async def main():
+        async with rio.AsyncioContext(max_requests=8) as ctx:
+            for i in range(20):
+                waiting = asyncio.ensure_future(ctx.read(5, r, -1))
+                await asyncio.sleep(0)  # it submits and waits for the pipe
+                assert ctx.in_flight == 1
+                os.write(w, b"%05d" % i)
+                buf = bytearray(8)
+                assert await ctx.read(8, fd, 8 * i) == DATA[8 * i:8 * i + 8]
+                assert await ctx.readinto(buf, fd, 0) == 8 and buf == DATA[:8]
+                assert await waiting == b"%05d" % i
+                assert ctx.in_flight == 0
+
+    run(main())
+
+
 @pytest.mark.parametrize(
     "make, exc, code",
     [
