@@ -100,6 +100,15 @@ void bufring_destroy(struct ringio_core *c, struct ringio_bufring *r);
 const void *bufring_data(const struct ringio_bufring *r, unsigned bid);
 void bufring_recycle(struct ringio_bufring *r, unsigned bid);
 
+/* Every enter() of the core goes through here, so stats count the system
+ * calls.  Atomic: ringio_core_wait_block runs without the ring lock. */
+static inline int core_enter(struct ringio_core *c, unsigned to_submit, unsigned min_complete,
+                             int64_t timeout_ns, unsigned flags)
+{
+    __atomic_fetch_add(&c->st.enters, 1, __ATOMIC_RELAXED);
+    return c->b->ops->enter(c->b, to_submit, min_complete, timeout_ns, flags);
+}
+
 /* submit.c */
 int sq_reserve(struct ringio_core *c, unsigned n, bool honour_strict);
 int core_push(struct ringio_core *c);

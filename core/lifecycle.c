@@ -61,7 +61,7 @@ static void reap_until(struct ringio_core *c, int64_t timeout_ns)
             if (left <= 0)
                 return;
         }
-        int rc = c->b->ops->enter(c->b, 0, 1, left, RINGIO_ENTER_GETEVENTS);
+        int rc = core_enter(c, 0, 1, left, RINGIO_ENTER_GETEVENTS);
         if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN)
             return;
     }
@@ -129,6 +129,7 @@ void ringio_core_stats(const struct ringio_core *c, struct ringio_stats *out)
 {
     *out = c->st;
     out->submitted = __atomic_load_n(&c->st.submitted, __ATOMIC_RELAXED);
+    out->enters = __atomic_load_n(&c->st.enters, __ATOMIC_RELAXED);
     out->inflight = c->live;
 }
 

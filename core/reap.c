@@ -69,7 +69,7 @@ int core_drain(struct ringio_core *c)
             if (!ops->cq_overflow_pending(c->b) || idle_flushes++ >= 16)
                 return 0;
             c->st.overflow_flushes++;
-            int rc = ops->enter(c->b, 0, 0, -1, RINGIO_ENTER_GETEVENTS);
+            int rc = core_enter(c, 0, 0, -1, RINGIO_ENTER_GETEVENTS);
             if (rc < 0 && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN)
                 return rc;
             continue;
@@ -275,7 +275,7 @@ int ringio_core_wait_block(struct ringio_core *c, unsigned to_submit, unsigned m
     struct ringio_backend *b = c->b;
     if (!b)
         return -EBADF;
-    int rc = b->ops->enter(b, to_submit, min_complete, timeout_ns, RINGIO_ENTER_GETEVENTS);
+    int rc = core_enter(c, to_submit, min_complete, timeout_ns, RINGIO_ENTER_GETEVENTS);
     if (rc >= 0) {
         __atomic_fetch_add(&c->st.submitted, (uint64_t)rc, __ATOMIC_RELAXED);
         return 0;

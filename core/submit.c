@@ -17,7 +17,7 @@ int core_push(struct ringio_core *c)
     unsigned pending = ops->flush(c->b);
     int busy = 0;
     while (pending) {
-        int rc = ops->enter(c->b, pending, 0, -1, 0);
+        int rc = core_enter(c, pending, 0, -1, 0);
         if (rc >= 0) {
             __atomic_fetch_add(&c->st.submitted, (uint64_t)rc, __ATOMIC_RELAXED);
             return rc;

@@ -271,6 +271,11 @@ struct RingioRing {
     unsigned workers;      /* threads inside serve_completions() */
     unsigned swallow_wakes; /* wakes sent to stop workers, not consumed yet */
     bool in_kernel;        /* a waiter is between wait_prepare and wait_finish */
+    /* The inline-completion predictor of ring_wait_events (ring.c): waits with
+     * staged work left to skip before it submits and looks with the GIL held
+     * again, and what the next miss sets that to. */
+    unsigned inline_skip;
+    unsigned inline_backoff;
     bool stop;             /* stop_serving() requested */
     bool closing;          /* close() in progress: no new work */
     /* The simulated backend (sim.c).  sim_backend is valid while core is;

@@ -319,6 +319,9 @@ static void test_basic_nop(void)
     CHECK_EQ(st.delivered, 1);
     CHECK_EQ(st.stale_cqes, 0);
     CHECK_EQ(st.inflight, 0);
+    CHECK_EQ(st.enters, 1); /* the NOW-mode submit; reaping a ready CQ needs no enter */
+    CHECK_EQ(ringio_core_wait_block(e.c, 0, 0, 0), 0);
+    CHECK_EQ(stats_of(e.c).enters, 2); /* counted although wait_block runs unlocked */
 
     uint8_t sup[IORING_OP_LAST + 8];
     memset(sup, 0xff, sizeof(sup));

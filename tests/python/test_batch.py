@@ -106,3 +106,55 @@ def test_batch_survives_ring_close_inside(uring):
         ring.submit_nop()
         ring.close()
     assert ring.closed
+
+
+# --------------------------------------------------------------------------- system calls
+
+
+def test_stats_count_io_uring_enter_calls(ring):
+    enters = ring.stats()["enters"]
+    op = ring.submit_nop("now")  # outside batch(): in the kernel when the call returns
+    assert ring.stats()["enters"] == enters + 1
+    assert ring.wait(5) is op
+    assert ring.stats()["enters"] == enters + 1  # the completion was ready: no syscall
+
+
+def test_a_loop_inside_one_batch_enters_once_per_hop(ring):
+    """The ping-pong idiom: each wait_many() submits the hop's send and receive and
+    collects both, in one io_uring_enter."""
+    import socket
+
+    a, b = socket.socketpair()
+    buf = bytearray(8)
+    with a, b:
+        enters = ring.stats()["enters"]
+        hops = 16
+        with ring.batch():
+            for i in range(hops):
+                x, y = (a, b) if i % 2 == 0 else (b, a)
+                s = ring.submit_send(x, b"%08d" % i)
+                r = ring.submit_recv(y, buf)
+                done = ring.wait_many(2, timeout=5)
+                assert {id(c) for c in done} == {id(s), id(r)}
+                assert buf == b"%08d" % i
+        assert ring.stats()["enters"] - enters == hops
+
+
+def test_waits_whose_staged_work_does_not_complete_back_off(ring):
+    """A wait with staged work first submits it without releasing the GIL and looks
+    at the CQ (work that completes inline, like a send, then costs one enter); when
+    nothing is there it blocks in a second enter.  Loops whose staged work never
+    completes inline must not pay that second enter every time: misses back off."""
+    import select
+    import socket
+
+    a, b = socket.socketpair()
+    with a, b:
+        waits = 64
+        enters = ring.stats()["enters"]
+        with ring.batch():
+            for i in range(waits):
+                ring.submit_poll(b, select.POLLIN, ("poll", i))  # b stays quiet
+                assert ring.wait_many(timeout=0.0005) == []
+        extra = ring.stats()["enters"] - enters - waits
+        assert 0 <= extra <= 8, extra  # log2(64) + 2 attempts at most; none on the sim

@@ -83,6 +83,7 @@ struct ringio_stats {
     uint64_t overflow_flushes; /* times the kernel CQ overflow backlog was pulled in */
     uint64_t sq_full_flushes;  /* times a full SQ forced an early flush */
     uint64_t busy_retries;     /* enter() returned -EBUSY/-EAGAIN and we reaped first */
+    uint64_t enters;           /* calls of the backend's enter() (io_uring_enter(2)) */
     unsigned inflight;         /* operations not yet released */
 };
 
