@@ -457,6 +457,9 @@ BENCH_PEERS = [
     "caio>=0.12",  # the file reads' peer (the files scenario); 0.12 brought its io_uring backend
     "matplotlib",  # --png
 ]
+# Peers published only as source: pure Python, so nothing is compiled. python-libaio drives
+# kernel AIO through ctypes and needs Debian's libaio1 (ci/bootstrap.sh installs it).
+BENCH_PEERS_SDIST = ["libaio"]
 
 # Where `nox -s bench` (without arguments) writes its report and chart; the README's table and
 # docs/bench.png are copied from a run's output by hand, with the machine it ran on.
@@ -470,6 +473,11 @@ def bench(session: nox.Session) -> None:
     for peer in BENCH_PEERS:
         try:
             session.install("--only-binary=:all:", peer)
+        except CommandFailed:
+            session.warn(f"bench peer {peer!r} did not install: the bench reports it as unavailable")
+    for peer in BENCH_PEERS_SDIST:
+        try:
+            session.install(peer)
         except CommandFailed:
             session.warn(f"bench peer {peer!r} did not install: the bench reports it as unavailable")
     if shutil.which("wrk") is None:

@@ -27,6 +27,7 @@ APT_PACKAGES=(
   python3-venv
   git
   wrk
+  libaio1       # python-libaio, a peer of the files benchmark, loads libaio.so.1
 )
 
 PYTHON="${PYTHON:-python3}"

@@ -1724,7 +1724,8 @@ def machine_info(busy_sample: float = 1.0) -> dict:
         ringio_v = f"{ringio.__version__} (built against {ringio.__liburing_version__})"
     except ImportError as e:  # pragma: no cover
         ringio_v = f"unavailable: {e}"
-    peers = {d: _version(d) or "not installed" for d in ("uvloop", "liburing", "uring-api", "caio")}
+    peers = {d: _version(d) or "not installed" for d in ("uvloop", "liburing", "uring-api", "caio", "libaio")}
+    peers["python-libaio"] = peers.pop("libaio")  # the PyPI name is just libaio
     peers["wrk"] = _wrk_version()
     return {
         "cpu": _cpu_model(),

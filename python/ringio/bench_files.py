@@ -13,8 +13,9 @@ Two groups, every implementation measured round-robin in the same run
     ``ctx.read(4096, fd, offset)``), caio's asyncio contexts with the same 64
     tasks (``linux_uring``, its io_uring backend since caio 0.12, the one the
     targets compare with; ``linux_aio``, kernel AIO; ``thread_aio``), and a
-    synchronous ``os.pread`` loop.  A caio without a backend is reported as
-    unavailable.
+    synchronous ``os.pread`` loop, and python-libaio (kernel AIO through ctypes:
+    64 ``AIOBlock`` s over reused buffers, ``submit`` + ``getEvents``).  A peer
+    that cannot be imported is reported as unavailable.
 ``sequential 1 MiB, 4 in flight``
     The file front to back in 1 MiB reads, 4 in flight (the pread loop: one at a
     time), in MiB/s.
@@ -210,6 +211,57 @@ def _caio_label(variant: str) -> str:
         return f"caio ({variant})"
 
 
+# --------------------------------------------------------------------------- python-libaio
+
+
+def _libaio_label() -> str:
+    try:
+        from importlib.metadata import version
+
+        return f"python-libaio {version('libaio')}"
+    except Exception:  # noqa: BLE001 -- not installed: reported as unavailable by the row
+        return "python-libaio"
+
+
+@contextmanager
+def _libaio(path: Path, offsets: list[int], bs: int, qd: int, per: int) -> Iterator:
+    """python-libaio (kernel AIO through ctypes): qd AIOBlocks over reused buffers, each
+    resubmitted at its next offset as soon as getEvents() returns it.  Without O_DIRECT the
+    kernel does a buffered read inside io_submit, as it does for caio's linux_aio."""
+    try:
+        import libaio
+    except (ImportError, OSError) as e:  # OSError: the package is there, libaio.so.1 is not
+        raise Unavailable(f"import libaio failed: {e}") from None
+    with _fd(path) as fd, open(fd, "rb", buffering=0, closefd=False) as f, \
+            libaio.AIOContext(qd) as ctx:
+        blocks = [libaio.AIOBlock(libaio.AIOBLOCK_MODE_READ, f, [bytearray(bs)], 0)
+                  for _ in range(qd)]
+        n = len(offsets)
+
+        def once() -> tuple[int, float]:
+            it = iter(offsets)
+            done = bad = 0
+            t0 = perf_counter()
+            first = blocks[:min(qd, n)]
+            for b in first:
+                b.offset = next(it)
+            submitted = ctx.submit(first)
+            while done < n:
+                again = []
+                for block, res, _res2 in ctx.getEvents(1):
+                    done += 1
+                    bad += res != bs
+                    if submitted < n:
+                        block.offset = next(it)
+                        again.append(block)
+                        submitted += 1
+                if again:
+                    ctx.submit(again)
+            return _checked(n, perf_counter() - t0, bad, per)
+
+        yield once
+
+
 # --------------------------------------------------------------------------- os.pread
 
 
@@ -249,6 +301,9 @@ def _group(path: Path, offsets: list[int], bs: int, qd: int, mode: str, group: s
              unit), lambda: _asyncio_context(_caio_ctx("linux_aio"), path, offsets, bs, qd, per)),
         (Row(_caio_label("thread_aio"), f"{qd} tasks: await ctx.read(n, fd, offset)", group,
              unit), lambda: _asyncio_context(_caio_ctx("thread_aio"), path, offsets, bs, qd, per)),
+        (Row(_libaio_label(), f"AIOContext: {qd} AIOBlocks over reused buffers, submit, "
+                              "getEvents", group, unit),
+         lambda: _libaio(path, offsets, bs, qd, per)),
         (Row("os.pread", "synchronous loop, one read at a time", group, unit),
          lambda: _pread_loop(path, offsets, bs, per)),
     ], repeats)

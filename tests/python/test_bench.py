@@ -209,3 +209,33 @@ def test_sim_scenario_compares_the_backends(tmp_path) -> None:
         assert set(rows) == {"ringio on io_uring", "ringio on the sim"}
         real, sim = rows["ringio on io_uring"], rows["ringio on the sim"]
         assert sim["ratios"]["ringio on io_uring"] == pytest.approx(sim["median"] / real["median"])
+
+
+def test_files_scenario_rows_and_targets(tmp_path) -> None:
+    """The files scenario at quick sizes: ringio's rows measure, every peer row (caio's
+    backends, python-libaio) is measured or says why not, and the targets are computed."""
+    if not ringio.probe():
+        pytest.skip(f"io_uring unavailable: {ringio.unavailable_reason()}")
+    out = tmp_path / "files.json"
+    p = subprocess.run(
+        [sys.executable, "-m", "ringio", "bench", "--quick", "--scenario", "files", "--repeat", "1",
+         "--c-src", str(C_SRC), "--build-dir", str(tmp_path), "--json", str(out)],
+        check=False, capture_output=True, text=True, timeout=300, cwd=tmp_path, env=_env(),
+    )
+    assert p.returncode == 0, p.stderr
+    sc = json.loads(out.read_text())["scenarios"]["files"]
+    groups = {r["group"] for r in sc["rows"]}
+    assert groups == {"random 4 KiB, 64 in flight", "sequential 1 MiB, 4 in flight"}
+    for row in sc["rows"]:
+        assert set(row) == ROW_KEYS
+        if row["impl"].startswith("ringio"):
+            assert row["status"] == "ok", row["reason"]
+            assert all(x > 0 and math.isfinite(x) for x in row["runs"])
+        else:
+            assert row["status"] in ("ok", "unavailable"), row["reason"]
+            assert row["status"] == "ok" or row["reason"]
+    impls = {r["impl"].split(" ")[0] for r in sc["rows"]}
+    assert {"ringio", "ringio.asyncio", "caio", "python-libaio", "os.pread", "C"} <= impls
+    assert [t["what"].split(":")[0] for t in sc["targets"]] == ["random"] * 3 + ["sequential"] * 2
+    for t in sc["targets"]:
+        assert t["met"] is None or t["met"] == (t["ratio"] >= t["target"])
