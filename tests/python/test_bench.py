@@ -187,18 +187,23 @@ def test_time_split_of_pingpong_and_sends(quick_new: dict) -> None:
         assert fl["c_us"] + fl["interpreter_us"] + fl["ringio_code_us"] == pytest.approx(fl["ringio_us"])
 
 
-def test_sim_scenario_compares_the_backends(tmp_path) -> None:
-    """`--scenario sim`: the same loops on a uring ring and a sim ring, with sim/uring ratios."""
+def _quick_scenario(tmp_path, name: str) -> dict:
+    """One scenario at quick sizes, one measured run; its JSON."""
     if not ringio.probe():
         pytest.skip(f"io_uring unavailable: {ringio.unavailable_reason()}")
-    out = tmp_path / "sim.json"
+    out = tmp_path / f"{name}.json"
     p = subprocess.run(
-        [sys.executable, "-m", "ringio", "bench", "--quick", "--repeat", "1", "--scenario", "sim",
+        [sys.executable, "-m", "ringio", "bench", "--quick", "--repeat", "1", "--scenario", name,
          "--c-src", str(C_SRC), "--build-dir", str(tmp_path), "--json", str(out)],
-        check=False, capture_output=True, text=True, timeout=120, cwd=tmp_path, env=_env(),
+        check=False, capture_output=True, text=True, timeout=300, cwd=tmp_path, env=_env(),
     )
     assert p.returncode == 0, p.stderr
-    sc = json.loads(out.read_text())["scenarios"]["sim"]
+    return json.loads(out.read_text())["scenarios"][name]
+
+
+def test_sim_scenario_compares_the_backends(tmp_path) -> None:
+    """`--scenario sim`: the same loops on a uring ring and a sim ring, with sim/uring ratios."""
+    sc = _quick_scenario(tmp_path, "sim")
     groups = {}
     for row in sc["rows"]:
         assert row["status"] == "ok", row
@@ -214,16 +219,7 @@ def test_sim_scenario_compares_the_backends(tmp_path) -> None:
 def test_files_scenario_rows_and_targets(tmp_path) -> None:
     """The files scenario at quick sizes: ringio's rows measure, every peer row (caio's
     backends, python-libaio) is measured or says why not, and the targets are computed."""
-    if not ringio.probe():
-        pytest.skip(f"io_uring unavailable: {ringio.unavailable_reason()}")
-    out = tmp_path / "files.json"
-    p = subprocess.run(
-        [sys.executable, "-m", "ringio", "bench", "--quick", "--scenario", "files", "--repeat", "1",
-         "--c-src", str(C_SRC), "--build-dir", str(tmp_path), "--json", str(out)],
-        check=False, capture_output=True, text=True, timeout=300, cwd=tmp_path, env=_env(),
-    )
-    assert p.returncode == 0, p.stderr
-    sc = json.loads(out.read_text())["scenarios"]["files"]
+    sc = _quick_scenario(tmp_path, "files")
     groups = {r["group"] for r in sc["rows"]}
     assert groups == {"random 4 KiB, 64 in flight", "sequential 1 MiB, 4 in flight"}
     for row in sc["rows"]:
