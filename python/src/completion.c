@@ -66,6 +66,7 @@ static RingioCompletion *completion_alloc(ringio_state *st, PyTypeObject *tp)
             return NULL;
     }
     memset((char *)c + sizeof(PyObject), 0, COMPLETION_ZEROED_END - sizeof(PyObject));
+    c->res_obj = PyLong_FromLong(0); /* a cached small int: cannot fail */
     c->state = st;
     c->zc_copied = -1;
     ringio_owner_init(c);
@@ -100,11 +101,9 @@ PyObject *ringio_result_res_or_none(RingioCompletion *c, const struct ringio_eve
 PyObject *ringio_completion_result(RingioCompletion *c)
 {
     if (c->result == NULL && c->lazy_result && c->done && c->res >= 0) {
-        /* Cached: every access sees the same object, as when it was built
-         * at reap time. */
-        c->result = PyLong_FromLong(c->res);
-        if (c->result == NULL)
-            return NULL;
+        /* The res object itself: every access sees the same object, as
+         * when it was built at reap time. */
+        c->result = Py_NewRef(c->res_obj);
     }
     return Py_NewRef(c->result != NULL ? c->result : Py_None);
 }
@@ -134,19 +133,25 @@ int ringio_reaped_prepare(ringio_reaped *s, const struct ringio_event *ev)
     s->more = ev->more;
     s->zc_copied = ev->zc_copied;
 
-    /* Lazy kinds build nothing here: the getter derives result from res. */
+    PyObject *res_obj = PyLong_FromLong(ev->res);
+    if (res_obj == NULL)
+        return -1;
+    /* Lazy kinds build nothing more here: the getter derives result from res. */
     PyObject *result = NULL;
     if (!h->lazy_result) {
         result = h->ops != NULL && h->ops->make_result != NULL
                      ? h->ops->make_result(h, ev)
                      : ringio_result_res_or_none(h, ev);
-        if (result == NULL)
+        if (result == NULL) {
+            Py_DECREF(res_obj); /* an int: nothing but its own dealloc runs */
             return -1;
+        }
     }
     if (h->multishot) {
         RingioCompletion *leg = completion_alloc(h->state, Py_TYPE(h));
         if (leg == NULL) {
-            Py_XDECREF(result); /* fresh object: nothing but its own dealloc runs */
+            Py_XDECREF(result); /* fresh objects: nothing but their own dealloc runs */
+            Py_DECREF(res_obj);
             return -1;
         }
         leg->ops = h->ops;
@@ -158,6 +163,7 @@ int ringio_reaped_prepare(ringio_reaped *s, const struct ringio_event *ev)
         leg->ring_serial = h->ring_serial;
         leg->token = h->token;
         leg->res = ev->res;
+        Py_SETREF(leg->res_obj, res_obj);
         leg->flags = ev->flags;
         leg->sequence = ev->sequence;
         leg->more = ev->more;
@@ -167,6 +173,7 @@ int ringio_reaped_prepare(ringio_reaped *s, const struct ringio_event *ev)
     }
     else {
         s->result = result;
+        s->res_obj = res_obj;
     }
     s->handle = (RingioCompletion *)Py_NewRef(h);
     return 0;
@@ -187,6 +194,7 @@ PyObject *ringio_reaped_commit(ringio_reaped *s)
         if (!s->more) {
             /* Final leg: the operation is over; mirror it on the handle. */
             h->res = s->res;
+            Py_SETREF(h->res_obj, Py_NewRef(((RingioCompletion *)ret)->res_obj));
             h->flags = s->flags;
             h->done = true;
             Py_XSETREF(h->result, Py_XNewRef(((RingioCompletion *)ret)->result));
@@ -194,6 +202,8 @@ PyObject *ringio_reaped_commit(ringio_reaped *s)
     }
     else {
         h->res = s->res;
+        Py_SETREF(h->res_obj, s->res_obj);
+        s->res_obj = NULL;
         h->flags = s->flags;
         h->sequence = s->sequence;
         h->more = s->more;
@@ -211,6 +221,7 @@ void ringio_reaped_discard(ringio_reaped *s)
 {
     Py_CLEAR(s->leg);
     Py_CLEAR(s->result);
+    Py_CLEAR(s->res_obj);
     Py_CLEAR(s->handle);
 }
 
@@ -228,6 +239,7 @@ static int completion_traverse(RingioCompletion *self, visitproc visit, void *ar
 static int completion_clear(RingioCompletion *self)
 {
     Py_CLEAR(self->user_data);
+    Py_CLEAR(self->res_obj);
     Py_CLEAR(self->result);
     Py_CLEAR(self->ancdata);
     return 0;
@@ -286,6 +298,11 @@ static PyObject *completion_new(PyTypeObject *tp, PyObject *args, PyObject *kwds
     c->user_data = Py_NewRef(user_data);
     c->result = Py_NewRef(result);
     c->res = (int32_t)res;
+    Py_SETREF(c->res_obj, PyLong_FromLongLong(res));
+    if (c->res_obj == NULL) {
+        Py_DECREF(c);
+        return NULL;
+    }
     c->flags = (uint32_t)flags;
     c->sequence = (uint32_t)seq;
     c->kind = (uint8_t)kind;
@@ -311,11 +328,6 @@ static PyObject *completion_repr(RingioCompletion *self)
     return s;
 }
 
-static PyObject *get_user_data(RingioCompletion *self, void *closure)
-{
-    (void)closure;
-    return Py_NewRef(self->user_data != NULL ? self->user_data : Py_None);
-}
 static PyObject *get_result(RingioCompletion *self, void *closure)
 {
     (void)closure;
@@ -325,11 +337,6 @@ static PyObject *get_kind(RingioCompletion *self, void *closure)
 {
     (void)closure;
     return PyLong_FromLong(self->kind);
-}
-static PyObject *get_res(RingioCompletion *self, void *closure)
-{
-    (void)closure;
-    return PyLong_FromLong(self->res);
 }
 static PyObject *get_flags(RingioCompletion *self, void *closure)
 {
@@ -374,12 +381,7 @@ static PyObject *get_msg_flags(RingioCompletion *self, void *closure)
 }
 
 static PyGetSetDef completion_getset[] = {
-    {"user_data", (getter)get_user_data, NULL,
-     "The object passed to submit_*; it comes back unchanged.", NULL},
     {"kind", (getter)get_kind, NULL, "The operation kind (a COMPLETION_KIND_* constant).", NULL},
-    {"res", (getter)get_res, NULL,
-     "The raw CQE result: >= 0 on success, a negative errno on failure (0 while pending).",
-     NULL},
     {"result", (getter)get_result, NULL,
      "The kind-specific payload, None when res < 0: res for nop/timeout/cancel/poll, "
      "recv, send, send_zc, sendto, sendmsg, sendmsg_zc and socket (the new fd); the "
@@ -408,7 +410,12 @@ static PyGetSetDef completion_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
+/* res and user_data are object members rather than getters: see res_obj. */
 static PyMemberDef completion_members[] = {
+    {"user_data", RINGIO_T_OBJECT_EX, offsetof(RingioCompletion, user_data), RINGIO_READONLY,
+     "The object passed to submit_*; it comes back unchanged."},
+    {"res", RINGIO_T_OBJECT_EX, offsetof(RingioCompletion, res_obj), RINGIO_READONLY,
+     "The raw CQE result: >= 0 on success, a negative errno on failure (0 while pending)."},
     {"__weaklistoffset__", RINGIO_T_PYSSIZET, offsetof(RingioCompletion, weakreflist),
      RINGIO_READONLY, NULL},
     {NULL, 0, 0, 0, NULL},

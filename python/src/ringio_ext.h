@@ -157,8 +157,13 @@ struct RingioCompletion {
     RingioCompletion *next_released; /* link in RingioRing.released, or the free list */
     RingioRing *ring;                /* while the core holds the operation, else NULL */
     const ringio_kind_ops *ops;
+    /* user_data and res_obj are object slots read as members (T_OBJECT_EX):
+     * CPython's specialising interpreter turns `c.res` and `c.user_data` into a
+     * direct load, where a getter is a call and an int allocation.  Neither is
+     * NULL while the Completion is alive. */
     PyObject *user_data;
-    PyObject *result; /* NULL: None, or not built yet when lazy_result */
+    PyObject *res_obj; /* Completion.res: the int 0 until done, then res */
+    PyObject *result;  /* NULL: None, or not built yet when lazy_result */
     PyObject *weakreflist;
     uint64_t ring_serial; /* RingioRing.serial of the submitting ring, 0 if none */
     uint64_t token;       /* the core's token (SQE user_data) */
@@ -218,6 +223,7 @@ typedef struct ringio_reaped {
     RingioCompletion *handle; /* strong; NULL for a wake */
     RingioCompletion *leg;    /* strong; the new Completion of a multishot leg */
     PyObject *result;         /* strong; for the handle of a one-shot operation */
+    PyObject *res_obj;        /* strong; res as an int, for the handle or the leg */
     int32_t res;
     uint32_t flags;
     uint32_t sequence;
@@ -611,13 +617,15 @@ static inline ringio_saved_exc ringio_exc_save(void)
 static inline void ringio_exc_restore(ringio_saved_exc e) { PyErr_Restore(e.type, e.value, e.tb); }
 #endif
 
-/* PyMemberDef type and flag for __weaklistoffset__ members (structmember.h before 3.12). */
+/* PyMemberDef types and flag (structmember.h before 3.12). */
 #if PY_VERSION_HEX >= 0x030C0000
 #define RINGIO_T_PYSSIZET Py_T_PYSSIZET
+#define RINGIO_T_OBJECT_EX Py_T_OBJECT_EX
 #define RINGIO_READONLY Py_READONLY
 #else
 #include <structmember.h>
 #define RINGIO_T_PYSSIZET T_PYSSIZET
+#define RINGIO_T_OBJECT_EX T_OBJECT_EX
 #define RINGIO_READONLY READONLY
 #endif
 
