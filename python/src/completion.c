@@ -67,6 +67,7 @@ static RingioCompletion *completion_alloc(ringio_state *st, PyTypeObject *tp)
     }
     memset((char *)c + sizeof(PyObject), 0, COMPLETION_ZEROED_END - sizeof(PyObject));
     c->res_obj = PyLong_FromLong(0); /* a cached small int: cannot fail */
+    c->result = Py_NewRef(Py_None);
     c->state = st;
     c->zc_copied = -1;
     ringio_owner_init(c);
@@ -100,11 +101,6 @@ PyObject *ringio_result_res_or_none(RingioCompletion *c, const struct ringio_eve
 
 PyObject *ringio_completion_result(RingioCompletion *c)
 {
-    if (c->result == NULL && c->lazy_result && c->done && c->res >= 0) {
-        /* The res object itself: every access sees the same object, as
-         * when it was built at reap time. */
-        c->result = Py_NewRef(c->res_obj);
-    }
     return Py_NewRef(c->result != NULL ? c->result : Py_None);
 }
 
@@ -136,9 +132,12 @@ int ringio_reaped_prepare(ringio_reaped *s, const struct ringio_event *ev)
     PyObject *res_obj = PyLong_FromLong(ev->res);
     if (res_obj == NULL)
         return -1;
-    /* Lazy kinds build nothing more here: the getter derives result from res. */
-    PyObject *result = NULL;
-    if (!h->lazy_result) {
+    /* Kinds whose result is res itself (lazy_result) share the res object. */
+    PyObject *result;
+    if (h->lazy_result) {
+        result = Py_NewRef(ev->res >= 0 ? res_obj : Py_None);
+    }
+    else {
         result = h->ops != NULL && h->ops->make_result != NULL
                      ? h->ops->make_result(h, ev)
                      : ringio_result_res_or_none(h, ev);
@@ -150,7 +149,7 @@ int ringio_reaped_prepare(ringio_reaped *s, const struct ringio_event *ev)
     if (h->multishot) {
         RingioCompletion *leg = completion_alloc(h->state, Py_TYPE(h));
         if (leg == NULL) {
-            Py_XDECREF(result); /* fresh objects: nothing but their own dealloc runs */
+            Py_DECREF(result); /* fresh objects (or None): nothing but their own dealloc runs */
             Py_DECREF(res_obj);
             return -1;
         }
@@ -159,7 +158,7 @@ int ringio_reaped_prepare(ringio_reaped *s, const struct ringio_event *ev)
         leg->multishot = true;
         leg->lazy_result = h->lazy_result;
         leg->user_data = Py_NewRef(h->user_data);
-        leg->result = result;
+        Py_SETREF(leg->result, result);
         leg->ring_serial = h->ring_serial;
         leg->token = h->token;
         leg->res = ev->res;
@@ -197,7 +196,7 @@ PyObject *ringio_reaped_commit(ringio_reaped *s)
             Py_SETREF(h->res_obj, Py_NewRef(((RingioCompletion *)ret)->res_obj));
             h->flags = s->flags;
             h->done = true;
-            Py_XSETREF(h->result, Py_XNewRef(((RingioCompletion *)ret)->result));
+            Py_XSETREF(h->result, Py_NewRef(((RingioCompletion *)ret)->result));
         }
     }
     else {
@@ -296,7 +295,7 @@ static PyObject *completion_new(PyTypeObject *tp, PyObject *args, PyObject *kwds
     if (c == NULL)
         return NULL;
     c->user_data = Py_NewRef(user_data);
-    c->result = Py_NewRef(result);
+    Py_SETREF(c->result, Py_NewRef(result));
     c->res = (int32_t)res;
     Py_SETREF(c->res_obj, PyLong_FromLongLong(res));
     if (c->res_obj == NULL) {
@@ -328,11 +327,6 @@ static PyObject *completion_repr(RingioCompletion *self)
     return s;
 }
 
-static PyObject *get_result(RingioCompletion *self, void *closure)
-{
-    (void)closure;
-    return ringio_completion_result(self);
-}
 static PyObject *get_kind(RingioCompletion *self, void *closure)
 {
     (void)closure;
@@ -382,12 +376,6 @@ static PyObject *get_msg_flags(RingioCompletion *self, void *closure)
 
 static PyGetSetDef completion_getset[] = {
     {"kind", (getter)get_kind, NULL, "The operation kind (a COMPLETION_KIND_* constant).", NULL},
-    {"result", (getter)get_result, NULL,
-     "The kind-specific payload, None when res < 0: res for nop/timeout/cancel/poll, "
-     "recv, send, send_zc, sendto, sendmsg, sendmsg_zc and socket (the new fd); the "
-     "sender address for recvmsg; (fd, address) for accept; the fd for each "
-     "accept_multishot leg; the bytes received for each recv_multishot leg; None for "
-     "connect, shutdown and close.", NULL},
     {"flags", (getter)get_flags, NULL, "The raw IORING_CQE_F_* flags the kernel set.", NULL},
     {"sequence", (getter)get_sequence, NULL,
      "The leg number of a multishot operation (from 0); 0 for one-shot operations.", NULL},
@@ -410,12 +398,18 @@ static PyGetSetDef completion_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-/* res and user_data are object members rather than getters: see res_obj. */
+/* res, result and user_data are object members rather than getters: see res_obj. */
 static PyMemberDef completion_members[] = {
     {"user_data", RINGIO_T_OBJECT_EX, offsetof(RingioCompletion, user_data), RINGIO_READONLY,
      "The object passed to submit_*; it comes back unchanged."},
     {"res", RINGIO_T_OBJECT_EX, offsetof(RingioCompletion, res_obj), RINGIO_READONLY,
      "The raw CQE result: >= 0 on success, a negative errno on failure (0 while pending)."},
+    {"result", RINGIO_T_OBJECT_EX, offsetof(RingioCompletion, result), RINGIO_READONLY,
+     "The kind-specific payload, None when res < 0 (and while pending): res for "
+     "nop/timeout/cancel/poll, recv, send, send_zc, sendto, sendmsg, sendmsg_zc and socket "
+     "(the new fd); the sender address for recvmsg; (fd, address) for accept; the fd for "
+     "each accept_multishot leg; the bytes received for each recv_multishot leg; None for "
+     "connect, shutdown and close."},
     {"__weaklistoffset__", RINGIO_T_PYSSIZET, offsetof(RingioCompletion, weakreflist),
      RINGIO_READONLY, NULL},
     {NULL, 0, 0, 0, NULL},

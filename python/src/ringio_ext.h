@@ -132,8 +132,8 @@ typedef struct ringio_kind_ops {
      * allocate fresh objects and read the Completion; it must not run Python
      * code nor drop references to existing objects.
      * NULL for kinds whose result is just res (res if res >= 0, else None):
-     * nothing is built at reap time, the result getter derives it from res on
-     * first access (ringio_completion_result).  Only kinds whose payload must
+     * the result is then the res object the reap builds anyway (or None).
+     * Only kinds whose payload must
      * be captured when the event is reaped (copied bytes, an address the
      * kernel wrote, ancillary data) need a make_result. */
     PyObject *(*make_result)(RingioCompletion *c, const struct ringio_event *ev);
@@ -157,13 +157,14 @@ struct RingioCompletion {
     RingioCompletion *next_released; /* link in RingioRing.released, or the free list */
     RingioRing *ring;                /* while the core holds the operation, else NULL */
     const ringio_kind_ops *ops;
-    /* user_data and res_obj are object slots read as members (T_OBJECT_EX):
-     * CPython's specialising interpreter turns `c.res` and `c.user_data` into a
-     * direct load, where a getter is a call and an int allocation.  Neither is
-     * NULL while the Completion is alive. */
+    /* user_data, res_obj and result are object slots read as members
+     * (T_OBJECT_EX): CPython's specialising interpreter turns `c.res`,
+     * `c.result` and `c.user_data` into a direct load, where a getter is a call
+     * (and, for res, an int allocation).  None of them is NULL while the
+     * Completion is alive. */
     PyObject *user_data;
     PyObject *res_obj; /* Completion.res: the int 0 until done, then res */
-    PyObject *result;  /* NULL: None, or not built yet when lazy_result */
+    PyObject *result;  /* None until done */
     PyObject *weakreflist;
     uint64_t ring_serial; /* RingioRing.serial of the submitting ring, 0 if none */
     uint64_t token;       /* the core's token (SQE user_data) */
@@ -177,7 +178,7 @@ struct RingioCompletion {
     bool in_flight; /* the core holds a reference (dropped by the drain) */
     bool has_view;
     bool resources_released; /* ops->release ran */
-    bool lazy_result; /* result derives from res: built on first access once done */
+    bool lazy_result; /* no make_result: result is res_obj itself (None if res < 0) */
     int8_t zc_copied; /* -1 unknown / 0 / 1 (zero-copy sends) */
     int msg_flags;    /* recvmsg: msghdr.msg_flags the kernel returned */
     PyObject *ancdata; /* recvmsg: list of (level, type, bytes) once done, else NULL */
@@ -214,8 +215,8 @@ void ringio_completion_release_resources(RingioCompletion *c);
  * cancel, poll): res if res >= 0 else None. */
 PyObject *ringio_result_res_or_none(RingioCompletion *c, const struct ringio_event *ev);
 
-/* Completion.result: a new reference (None while pending), or NULL with an
- * exception set (MemoryError building a lazy result).  GIL held, no lock. */
+/* Completion.result: a new reference (None while pending).  GIL held, no
+ * lock. */
 PyObject *ringio_completion_result(RingioCompletion *c);
 
 /* One reaped event, prepared under the ring lock, committed after it. */
