@@ -261,15 +261,19 @@ class AsyncioContext:
 
     # read, readinto and write run their common case inline (a free slot, the ring fd
     # watched, a page-cache hit that completed inside its submission, no error): one
-    # coroutine frame and no bookkeeping.  _pending_op handles everything else.
+    # coroutine frame and no bookkeeping.  _pending_op handles everything else.  The Ring's
+    # bound methods are read into locals before the call: CPython 3.11 specialises loading
+    # an instance attribute, but not calling one as a method (self._wait(0) would look the
+    # name up in the class first, every time).
 
     async def read(self, nbytes: int, fd: int, offset: int, priority: int = 0):
         """Read up to nbytes at offset (-1: the current position): bytes of the size
         actually read (b'' at EOF).  priority is accepted for caio compatibility and
         ignored."""
         if self._inline and self._in_flight < self.max_requests:
-            op = self._submit_read(fd, nbytes, offset, fd)
-            got = self._wait(0)
+            submit, wait = self._submit_read, self._wait  # see below
+            op = submit(fd, nbytes, offset, fd)
+            got = wait(0)
             if got is op and op.res >= 0 and not self._waiters:
                 return op.result
             return await self._pending_op(op, got, fd)
@@ -278,8 +282,9 @@ class AsyncioContext:
     async def readinto(self, buf, fd: int, offset: int):
         """Read into the writable buffer buf at offset: the number of bytes read."""
         if self._inline and self._in_flight < self.max_requests:
-            op = self._submit_read(fd, buf, offset, fd)
-            got = self._wait(0)
+            submit, wait = self._submit_read, self._wait  # see below
+            op = submit(fd, buf, offset, fd)
+            got = wait(0)
             if got is op and op.res >= 0 and not self._waiters:
                 return op.res
             return await self._pending_op(op, got, fd)
@@ -289,8 +294,9 @@ class AsyncioContext:
         """Write payload (bytes-like, not copied) at offset (-1: the current position):
         the number of bytes written, which may be short.  priority is ignored."""
         if self._inline and self._in_flight < self.max_requests:
-            op = self._submit_write(fd, payload, offset, fd)
-            got = self._wait(0)
+            submit, wait = self._submit_write, self._wait  # see below
+            op = submit(fd, payload, offset, fd)
+            got = wait(0)
             if got is op and op.res >= 0 and not self._waiters:
                 return op.res
             return await self._pending_op(op, got, fd)

@@ -160,6 +160,15 @@ int ringio_parse_args_full(const char *fname, PyObject *const *args, Py_ssize_t 
 
 int ringio_int_arg(PyObject *o, const char *name, long long min, long long max, long long *out)
 {
+    if (PyLong_CheckExact(o)) { /* the common case: no __index__, no float check */
+        int overflow = 0;
+        long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+        if (overflow == 0 && v >= min && v <= max) {
+            *out = v;
+            return 0;
+        }
+        /* out of range: the general path raises the error */
+    }
     if (PyFloat_Check(o) || !PyIndex_Check(o)) {
         PyErr_Format(PyExc_TypeError, "%s must be an integer, not %.100s", name,
                      Py_TYPE(o)->tp_name);

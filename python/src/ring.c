@@ -557,7 +557,9 @@ static void inline_learn(RingioRing *self, bool hit)
 static int ring_wait_events(RingioRing *self, reap_buf *b, unsigned max, int64_t timeout_ns,
                             bool serving, bool *stopped)
 {
-    int64_t deadline = timeout_ns < 0 ? -1 : now_ns() + timeout_ns;
+    /* deadline: -1 none; 0 a poll (timeout 0: no clock read, the common
+     * wait(0) of asyncio); else CLOCK_MONOTONIC ns, which is never 0. */
+    int64_t deadline = timeout_ns < 0 ? -1 : timeout_ns == 0 ? 0 : now_ns() + timeout_ns;
     RingioCompletion *pending = NULL;
     int ret = -1;
 
@@ -606,7 +608,10 @@ static int ring_wait_events(RingioRing *self, reap_buf *b, unsigned max, int64_t
         pending = ringio_list_concat(pending, ringio_ring_unlock(self));
 
         int64_t remaining = -1;
-        if (deadline >= 0) {
+        if (deadline == 0) {
+            remaining = 0;
+        }
+        else if (deadline > 0) {
             remaining = deadline - now_ns();
             if (remaining < 0)
                 remaining = 0;
@@ -646,7 +651,7 @@ static int ring_wait_events(RingioRing *self, reap_buf *b, unsigned max, int64_t
             PyErr_SetFromErrno(PyExc_OSError);
             goto out;
         }
-        if (deadline >= 0 && (brc == -ETIME || now_ns() >= deadline)) {
+        if (deadline >= 0 && (brc == -ETIME || deadline == 0 || now_ns() >= deadline)) {
             ret = 0; /* timeout */
             goto out;
         }
