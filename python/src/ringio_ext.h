@@ -618,6 +618,20 @@ static inline ringio_saved_exc ringio_exc_save(void)
 static inline void ringio_exc_restore(ringio_saved_exc e) { PyErr_Restore(e.type, e.value, e.tb); }
 #endif
 
+/* PyObject_AsFileDescriptor with the common case first: an exact int in
+ * [0, INT_MAX] is the descriptor; anything else (fileno(), negative, wrong
+ * type) takes the general path and its error. */
+static inline int ringio_fd_of(PyObject *o)
+{
+    if (PyLong_CheckExact(o)) {
+        int overflow = 0;
+        long v = PyLong_AsLongAndOverflow(o, &overflow);
+        if (overflow == 0 && v >= 0 && v <= INT_MAX)
+            return (int)v;
+    }
+    return PyObject_AsFileDescriptor(o);
+}
+
 /* PyMemberDef types and flag (structmember.h before 3.12). */
 #if PY_VERSION_HEX >= 0x030C0000
 #define RINGIO_T_PYSSIZET Py_T_PYSSIZET

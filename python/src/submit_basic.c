@@ -205,7 +205,7 @@ PyObject *ringio_meth_submit_poll(PyObject *self, PyObject *const *args, Py_ssiz
     long long mask;
     if (ringio_parse_args("submit_poll", args, nargs, kwnames, names, 4, 2, argv) < 0)
         return NULL;
-    int fd = PyObject_AsFileDescriptor(argv[0]); /* TypeError / ValueError for fd < 0 */
+    int fd = ringio_fd_of(argv[0]); /* TypeError / ValueError for fd < 0 */
     if (fd < 0)
         return NULL;
     if (ringio_int_arg(argv[1], "mask", 0, UINT32_MAX, &mask) < 0)

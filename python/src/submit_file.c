@@ -251,7 +251,7 @@ static int arg_fd(PyObject *o, bool fixed, const char *fname, int *fd)
         *fd = (int)v;
         return 0;
     }
-    int v = PyObject_AsFileDescriptor(o);
+    int v = ringio_fd_of(o);
     if (v < 0)
         return -1;
     (void)fname;
@@ -275,7 +275,7 @@ static int arg_dir_fd(PyObject *o, int *dfd)
             return 0;
         }
     }
-    int v = PyObject_AsFileDescriptor(o);
+    int v = ringio_fd_of(o);
     if (v < 0)
         return -1;
     *dfd = v;
@@ -762,7 +762,7 @@ PyObject *ringio_meth_submit_statx(PyObject *self, PyObject *const *args, Py_ssi
     PyObject *path;
     if (PyLong_Check(argv[0]) || (!PyUnicode_Check(argv[0]) && !PyBytes_Check(argv[0]) &&
                                   PyObject_HasAttrString(argv[0], "fileno"))) {
-        int fd = PyObject_AsFileDescriptor(argv[0]);
+        int fd = ringio_fd_of(argv[0]);
         if (fd < 0)
             return NULL;
         a.dfd = fd;
@@ -989,7 +989,7 @@ PyObject *ringio_meth_register_files(PyObject *self, PyObject *const *args, Py_s
             fds[i] = -1; /* an empty slot */
             continue;
         }
-        fds[i] = PyObject_AsFileDescriptor(o);
+        fds[i] = ringio_fd_of(o);
         if (fds[i] < 0) {
             PyMem_Free(fds);
             Py_DECREF(seq);

@@ -326,7 +326,7 @@ PyObject *ringio_ring_submit_sendmsg_zc(RingioRing *r, int fd, PyObject *data,
 
 static int arg_fd(PyObject *o, int *fd)
 {
-    int v = PyObject_AsFileDescriptor(o);
+    int v = ringio_fd_of(o);
     if (v < 0)
         return -1;
     *fd = v;

@@ -539,7 +539,7 @@ PyObject *ringio_ring_submit_socket(RingioRing *r, int domain, int type, int pro
 
 static int arg_fd(PyObject *o, int *fd)
 {
-    int v = PyObject_AsFileDescriptor(o); /* int or fileno(); ValueError when < 0 */
+    int v = ringio_fd_of(o); /* int or fileno(); ValueError when < 0 */
     if (v < 0)
         return -1;
     *fd = v;
