@@ -543,9 +543,9 @@ static void inline_learn(RingioRing *self, bool hit)
         self->inline_backoff = 1;
         return;
     }
-    self->inline_skip = self->inline_backoff;
-    if (self->inline_backoff < INLINE_BACKOFF_MAX)
-        self->inline_backoff = self->inline_backoff ? self->inline_backoff * 2 : 1;
+    unsigned backoff = self->inline_backoff ? self->inline_backoff : 1; /* 0: a new ring */
+    self->inline_skip = backoff;
+    self->inline_backoff = backoff < INLINE_BACKOFF_MAX ? backoff * 2 : INLINE_BACKOFF_MAX;
 }
 
 /*
