@@ -17,6 +17,7 @@
  */
 #include "internal.h"
 
+#include <assert.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <time.h>
@@ -42,6 +43,8 @@ static void op_unlink(struct sim *s, struct sop *op)
     else
         s->ops_tail = op->prev;
     s->nops--;
+    if (op->state == S_QUEUED)
+        s->nqueued--;
 }
 
 #define MAX_SPARE 256 /* retired records kept: a batch of NOPs allocates nothing */
@@ -67,6 +70,7 @@ static struct sop *op_new(struct sim *s, const struct io_uring_sqe *sqe)
         s->ops_head = op;
     s->ops_tail = op;
     s->nops++;
+    s->nqueued++; /* state 0: S_QUEUED */
     return op;
 }
 
@@ -120,7 +124,7 @@ void sim_complete(struct sim *s, struct sop *op, int32_t res, uint32_t flags)
         if (link_failed(op, res) && !op->hardlink)
             cancel_chain(s, next);
         else
-            next->state = S_QUEUED;
+            sim_set_state(s, next, S_QUEUED);
     }
     op_unlink(s, op);
     if (s->nspare < MAX_SPARE) {
@@ -173,8 +177,7 @@ int sim_install_fixed(struct sim *s, const struct sop *op, int fd)
 
 void sim_wait_fd(struct sim *s, struct sop *op, int fd, short events)
 {
-    (void)s;
-    op->state = S_WAIT_FD;
+    sim_set_state(s, op, S_WAIT_FD);
     op->wait_fd = fd;
     op->wait_events = events;
 }
@@ -207,11 +210,11 @@ static unsigned consume(struct sim *s, unsigned to_submit)
         s->sq_tagged[slot] = 0;
         s->sq_head++;
         n++;
-        op->state = S_QUEUED;
+        sim_set_state(s, op, S_QUEUED);
         if (chain && op->sqe.opcode == IORING_OP_LINK_TIMEOUT && !chain->link_timeout) {
             chain->link_timeout = op;
             op->timeout_of = chain;
-            op->state = S_LINKED; /* armed when the guarded op starts */
+            sim_set_state(s, op, S_LINKED); /* armed when the guarded op starts */
             if (!(op->sqe.flags & (IOSQE_IO_LINK | IOSQE_IO_HARDLINK)))
                 chain = NULL;
             continue;
@@ -219,7 +222,7 @@ static unsigned consume(struct sim *s, unsigned to_submit)
         if (chain) {
             chain->linked = true;
             chain->link_next = op;
-            op->state = S_LINKED;
+            sim_set_state(s, op, S_LINKED);
         }
         chain = (op->sqe.flags & (IOSQE_IO_LINK | IOSQE_IO_HARDLINK)) ? op : NULL;
         op->hardlink = (op->sqe.flags & IOSQE_IO_HARDLINK) != 0;
@@ -248,7 +251,7 @@ static void check_fds(struct sim *s)
         i = 0;
         for (struct sop *op = s->ops_head; op; op = op->next)
             if (op->state == S_WAIT_FD && pfd[i++].revents)
-                op->state = S_QUEUED;
+                sim_set_state(s, op, S_QUEUED);
     }
     if (pfd != stack)
         free(pfd);
@@ -263,7 +266,7 @@ static void check_timers(struct sim *s)
         if (op->count_target && s->cqes_posted - op->count_base >= op->count_target)
             due = true;
         if (due)
-            op->state = S_QUEUED;
+            sim_set_state(s, op, S_QUEUED);
     }
 }
 
@@ -274,6 +277,8 @@ static void check_timers(struct sim *s)
  * kernel's wakeups and io-wq workers give no order either. */
 static struct sop *next_ready(struct sim *s)
 {
+    if (s->nqueued == 0)
+        return NULL; /* most calls: the one that ends a round */
     unsigned nready = 0;
     for (struct sop *op = s->ops_head; op; op = op->next) {
         if (op->state != S_QUEUED)
@@ -293,6 +298,18 @@ static struct sop *next_ready(struct sim *s)
     return NULL;
 }
 
+#ifndef NDEBUG
+/* The invariant behind next_ready()'s early return (checked where asserts
+ * are compiled in: the C tests and the fuzzers). */
+static bool nqueued_consistent(const struct sim *s)
+{
+    unsigned n = 0;
+    for (const struct sop *op = s->ops_head; op; op = op->next)
+        n += op->state == S_QUEUED;
+    return n == s->nqueued;
+}
+#endif
+
 static bool round_once(struct sim *s)
 {
     check_timers(s);
@@ -301,10 +318,11 @@ static bool round_once(struct sim *s)
     struct sop *op;
     while ((op = next_ready(s)) != NULL) {
         progress = true;
-        op->state = S_WAIT_TIMER; /* not queued while it runs */
+        sim_set_state(s, op, S_WAIT_TIMER); /* not queued while it runs */
         op->deadline = INT64_MAX;
         (void)sim_issue(s, op);
     }
+    assert(nqueued_consistent(s));
     bool had_notifs = s->notifs != NULL;
     sim_tick_notifs(s, false);
     return progress || had_notifs;

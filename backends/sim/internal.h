@@ -120,6 +120,7 @@ struct sim {
     unsigned ovf_len;
 
     struct sop *ops_head, *ops_tail;
+    unsigned nqueued; /* live ops in S_QUEUED: next_ready() stops at once on 0 */
     unsigned nops;
     struct sop *spare; /* retired records kept for reuse (linked by next) */
     unsigned nspare;
@@ -130,6 +131,11 @@ struct sim {
     struct rule *rules;
 
     struct buf_ring *buf_rings;
+    /* bgid -> its ring (NULL: none), grown on demand.  The core hands out the
+     * lowest free bgid, so this stays about as long as the rings are many;
+     * every multishot leg looks its ring up here. */
+    struct buf_ring **bgid_map;
+    unsigned bgid_map_len;
     int *files; /* registered file table, -1 = empty */
     unsigned nfiles;
     struct iovec *bufs; /* registered buffers */
@@ -187,6 +193,15 @@ int sim_enter(struct ringio_backend *b, unsigned to_submit, unsigned min_complet
 void sim_complete(struct sim *s, struct sop *op, int32_t res, uint32_t flags);
 void sim_zc_finish(struct sim *s, struct sop *op, int32_t res);
 void sim_wait_fd(struct sim *s, struct sop *op, int fd, short events);
+/* Every change of op->state goes through here: it keeps s->nqueued. */
+static inline void sim_set_state(struct sim *s, struct sop *op, enum sop_state st)
+{
+    if (op->state == S_QUEUED)
+        s->nqueued--;
+    if (st == S_QUEUED)
+        s->nqueued++;
+    op->state = (uint8_t)st;
+}
 int sim_resolve_fd(struct sim *s, const struct sop *op, int *fd);
 int sim_install_fixed(struct sim *s, const struct sop *op, int fd);
 

@@ -34,7 +34,7 @@ static bool issue_timeout(struct sim *s, struct sop *op, int unused)
         }
         bool abs = (op->sqe.timeout_flags & IORING_TIMEOUT_ABS) != 0;
         op->legs = 1;
-        op->state = S_WAIT_TIMER;
+        sim_set_state(s, op, S_WAIT_TIMER);
         op->deadline = abs ? ns : s->vnow + ns;
         if (op->sqe.opcode == IORING_OP_TIMEOUT && op->sqe.off) {
             op->count_target = (uint32_t)op->sqe.off;
@@ -201,7 +201,7 @@ static bool issue_poll(struct sim *s, struct sop *op, int fd)
      * multishot poll (edge-style wakeups), wait for the next change; the sim
      * approximates "next change" by the next progress round. */
     op->legs++;
-    op->state = S_WAIT_TIMER;
+    sim_set_state(s, op, S_WAIT_TIMER);
     op->deadline = s->vnow + 1000000; /* 1 ms of virtual time */
     return false;
 }
@@ -298,7 +298,7 @@ static bool preflight(struct sim *s, struct sop *op)
         struct sop *lt = op->link_timeout;
         int64_t ns;
         int rc = read_timespec(lt, &ns);
-        lt->state = S_WAIT_TIMER;
+        sim_set_state(s, lt, S_WAIT_TIMER);
         lt->legs = 1;
         lt->deadline = rc < 0 ? s->vnow
                               : ((lt->sqe.timeout_flags & IORING_TIMEOUT_ABS) ? ns : s->vnow + ns);

@@ -33,10 +33,7 @@ static size_t maybe_short(struct sim *s, size_t want, enum ringio_sim_fault f)
 
 struct buf_ring *sim_buf_ring(struct sim *s, unsigned bgid)
 {
-    for (struct buf_ring *r = s->buf_rings; r; r = r->next)
-        if (r->bgid == bgid)
-            return r;
-    return NULL;
+    return bgid < s->bgid_map_len ? s->bgid_map[bgid] : NULL;
 }
 
 /* The buffer at the kernel's head, or NULL when the ring is empty. */
@@ -99,7 +96,7 @@ static bool recv_leg(struct sim *s, struct sop *op, int fd, bool multishot)
         sim_post(s, op, op->sqe.user_data, (int32_t)n, flags | IORING_CQE_F_MORE);
         op->legs++;
         if (sim_decide(s, D_LEG_YIELD, 8) == 0) {
-            op->state = S_QUEUED; /* let others run; continue next round */
+            sim_set_state(s, op, S_QUEUED); /* let others run; continue next round */
             return false;
         }
     }
@@ -272,7 +269,7 @@ bool sim_op_connect(struct sim *s, struct sop *op, int fd)
          * waiting for POLLOUT spun), so retry after 1 ms of virtual time:
          * a sleeping enter() wakes for it, and a ring with only timers
          * pending jumps its clock instead of burning CPU. */
-        op->state = S_WAIT_TIMER;
+        sim_set_state(s, op, S_WAIT_TIMER);
         op->deadline = s->vnow + SIM_CONNECT_RETRY_NS;
         return false;
     }

@@ -131,6 +131,23 @@ static bool sim_cq_overflow_pending(struct ringio_backend *b)
 
 /* ---- registration --------------------------------------------------------- */
 
+/* Make bgid_map[bgid] addressable.  0 or -ENOMEM (the map unchanged). */
+static int bgid_map_reserve(struct sim *s, unsigned bgid)
+{
+    if (bgid < s->bgid_map_len)
+        return 0;
+    unsigned len = s->bgid_map_len ? s->bgid_map_len : 16;
+    while (len <= bgid)
+        len *= 2;
+    struct buf_ring **m = realloc(s->bgid_map, (size_t)len * sizeof(*m));
+    if (!m)
+        return -ENOMEM;
+    memset(m + s->bgid_map_len, 0, (size_t)(len - s->bgid_map_len) * sizeof(*m));
+    s->bgid_map = m;
+    s->bgid_map_len = len;
+    return 0;
+}
+
 static int sim_register_buf_ring(struct ringio_backend *b, unsigned entries, unsigned bgid,
                                  struct io_uring_buf_ring **out)
 {
@@ -146,6 +163,9 @@ static int sim_register_buf_ring(struct ringio_backend *b, unsigned entries, uns
         rc = -EEXIST;
         goto out;
     }
+    rc = bgid_map_reserve(s, bgid);
+    if (rc < 0)
+        goto out;
     r = calloc(1, sizeof(*r));
     void *mem = r ? mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
                   : MAP_FAILED;
@@ -160,6 +180,7 @@ static int sim_register_buf_ring(struct ringio_backend *b, unsigned entries, uns
     r->bgid = bgid;
     r->next = s->buf_rings;
     s->buf_rings = r;
+    s->bgid_map[bgid] = r;
     *out = r->br;
 out:
     pthread_mutex_unlock(&s->mu);
@@ -181,6 +202,7 @@ static int sim_unregister_buf_ring(struct ringio_backend *b, struct io_uring_buf
             break;
         }
         *pp = r->next;
+        s->bgid_map[bgid] = NULL;
         munmap(r->br, r->map_len);
         free(r);
         rc = 0;
@@ -316,6 +338,7 @@ static void sim_destroy(struct ringio_backend *b)
         munmap(r->br, r->map_len);
         free(r);
     }
+    free(s->bgid_map);
     drop_files(s);
     free(s->bufs);
     if (s->wake_fd >= 0)
