@@ -470,14 +470,10 @@ BENCH_OUT = BUILD / "bench"
 def bench(session: nox.Session) -> None:
     """Benchmarks against the peers: nox -s bench -- [--quick] [--json [PATH]] [--png PATH] [--scenario NAME]."""
     _install_ringio(session)
-    for peer in BENCH_PEERS:
+    wheels = [("--only-binary=:all:", p) for p in BENCH_PEERS]
+    for *how, peer in wheels + [(p,) for p in BENCH_PEERS_SDIST]:
         try:
-            session.install("--only-binary=:all:", peer)
-        except CommandFailed:
-            session.warn(f"bench peer {peer!r} did not install: the bench reports it as unavailable")
-    for peer in BENCH_PEERS_SDIST:
-        try:
-            session.install(peer)
+            session.install(*how, peer)
         except CommandFailed:
             session.warn(f"bench peer {peer!r} did not install: the bench reports it as unavailable")
     if shutil.which("wrk") is None:

@@ -259,7 +259,7 @@ class AsyncioContext:
 
     # ---- operations (caio's names and argument order) ----------------------------------
 
-    # read, readinto and write run their common case inline (a free slot, the ring fd
+    # read (readinto too) and write run their common case inline (a free slot, the ring fd
     # watched, a page-cache hit that completed inside its submission, no error): one
     # coroutine frame and no bookkeeping.  _pending_op handles everything else.  The Ring's
     # bound methods are read into locals before the call: CPython 3.11 specialises loading
@@ -271,7 +271,7 @@ class AsyncioContext:
         actually read (b'' at EOF).  priority is accepted for caio compatibility and
         ignored."""
         if self._inline and self._in_flight < self.max_requests:
-            submit, wait = self._submit_read, self._wait  # see below
+            submit, wait = self._submit_read, self._wait  # locals: see above
             op = submit(fd, nbytes, offset, fd)
             got = wait(0)
             if got is op and op.res >= 0 and not self._waiters:
@@ -279,22 +279,15 @@ class AsyncioContext:
             return await self._pending_op(op, got, fd)
         return await self._run(self._submit_read, fd, nbytes, offset)
 
-    async def readinto(self, buf, fd: int, offset: int):
+    def readinto(self, buf, fd: int, offset: int):
         """Read into the writable buffer buf at offset: the number of bytes read."""
-        if self._inline and self._in_flight < self.max_requests:
-            submit, wait = self._submit_read, self._wait  # see below
-            op = submit(fd, buf, offset, fd)
-            got = wait(0)
-            if got is op and op.res >= 0 and not self._waiters:
-                return op.res
-            return await self._pending_op(op, got, fd)
-        return await self._run(self._submit_read, fd, buf, offset)
+        return self.read(buf, fd, offset)  # submit_read takes a buffer or a size
 
     async def write(self, payload, fd: int, offset: int, priority: int = 0):
         """Write payload (bytes-like, not copied) at offset (-1: the current position):
         the number of bytes written, which may be short.  priority is ignored."""
         if self._inline and self._in_flight < self.max_requests:
-            submit, wait = self._submit_write, self._wait  # see below
+            submit, wait = self._submit_write, self._wait  # locals: see above
             op = submit(fd, payload, offset, fd)
             got = wait(0)
             if got is op and op.res >= 0 and not self._waiters:

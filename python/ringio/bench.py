@@ -1141,15 +1141,15 @@ def scenario_pingpong(sz: Sizes, cprogs: CPrograms) -> dict:
                  "and a receive.",
         "unit": u,
         "rows": rows,
-        "floor": _floor_report(rows, floor, "round trip", "ringio", 0),
+        "floor": _floor_report(rows, floor, "round trip"),
     }
 
 
-def _floor_report(rows: list[Row], floor_s: float, op: str, impl: str, index: int) -> dict:
-    """Where one op of the ringio row `index` (among rows of `impl`) spends its time: the C
-    program's time for the same op (the kernel's work, which no binding avoids), the
-    interpreter running the loop (floor_s), and what is left: ringio's own code."""
-    mine = [r for r in rows if r.impl == impl][index]
+def _floor_report(rows: list[Row], floor_s: float, op: str) -> dict:
+    """Where one op of the first ringio row spends its time: the C program's time for the
+    same op (the kernel's work, which no binding avoids), the interpreter running the loop
+    (floor_s), and what is left: ringio's own code."""
+    mine = next(r for r in rows if r.impl == "ringio")
     c = next((r for r in rows if r.impl == "C liburing"), None)
     rep = {"op": op, "interpreter_us": floor_s * 1e6, "row": mine.how}
     if mine.status == "ok" and mine.median and c is not None and c.status == "ok" and c.median:
@@ -1271,7 +1271,7 @@ def scenario_sends(sz: Sizes, cprogs: CPrograms) -> dict:
                  "tests/bench/c/sends.c for every row: `sends drain`, or its forked child).",
         "unit": u,
         "rows": rows,
-        "floor": _floor_report(rows, floor, "send", "ringio", 0),
+        "floor": _floor_report(rows, floor, "send"),
     }
 
 

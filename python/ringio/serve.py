@@ -287,19 +287,28 @@ class _BadRequest(Exception):
         self.message = message
 
 
-def _parse_head(head: str, max_body: int) -> Request:
-    """Parse the request line and headers (``head`` without the final CRLFCRLF)."""
-    method, target, version, headers, keep, length = _parse_fields(head)
-    if length > max_body:
-        raise _BadRequest(413, f"the body limit is {max_body} bytes")
-    return Request(method, target, version, headers, keep, length)
-
-
 #: Heads (request line and headers) parsed once per server and reused: keep-alive clients
 #: send the same head again and again.  Only heads up to this size are kept, at most
 #: _HEAD_CACHE_ENTRIES of them (then the cache starts over).
 _HEAD_CACHE_MAX_BYTES = 1024
 _HEAD_CACHE_ENTRIES = 512
+
+
+def _parse_head(head: bytes, max_body: int, cache: dict[bytes, tuple] | None = None) -> Request:
+    """The request of ``head`` (request line and headers, without the final CRLFCRLF).
+    ``cache`` maps heads already parsed to their fields (_parse_fields); every request
+    gets its own headers dict all the same, since a handler may change it."""
+    fields = cache.get(head) if cache is not None else None
+    if fields is None:
+        fields = _parse_fields(head.decode("latin-1"))
+        if cache is not None and len(head) <= _HEAD_CACHE_MAX_BYTES:
+            if len(cache) >= _HEAD_CACHE_ENTRIES:
+                cache.clear()
+            cache[head] = fields
+    method, target, version, headers, keep, length = fields
+    if length > max_body:
+        raise _BadRequest(413, f"the body limit is {max_body} bytes")
+    return Request(method, target, version, headers.copy(), keep, length)
 
 
 def _parse_fields(head: str) -> tuple[str, str, str, dict[str, str], bool, int]:
@@ -676,21 +685,10 @@ class Server:
                         break
                     if end - pos > self.max_header_bytes:
                         raise _BadRequest(431, f"the header limit is {self.max_header_bytes} bytes")
-                    key = data[pos:end]
-                    if key.__class__ is not bytes:
-                        key = bytes(key)  # a slice of conn.buf
-                    fields = heads.get(key)
-                    if fields is None:
-                        fields = _parse_fields(key.decode("latin-1"))
-                        if len(key) <= _HEAD_CACHE_MAX_BYTES:
-                            if len(heads) >= _HEAD_CACHE_ENTRIES:
-                                heads.clear()
-                            heads[key] = fields
-                    method, target, version, headers, keep, length = fields
-                    if length > self.max_body_bytes:
-                        raise _BadRequest(413, f"the body limit is {self.max_body_bytes} bytes")
-                    # A copy of the headers: a handler may change its request's.
-                    req = Request(method, target, version, headers.copy(), keep, length)
+                    head = data[pos:end]
+                    if head.__class__ is not bytes:
+                        head = bytes(head)  # a slice of conn.buf: the cache keys on bytes
+                    req = _parse_head(head, self.max_body_bytes, heads)
                     pos = end + 4
                     conn.head = req
                     if req.content_length > n - pos and req.version == "HTTP/1.1" and \

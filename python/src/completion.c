@@ -84,19 +84,10 @@ RingioCompletion *ringio_completion_new(RingioRing *ring, const ringio_kind_ops 
     c->ops = ops;
     c->kind = ops->kind;
     c->multishot = multishot;
-    c->lazy_result = ops->make_result == NULL;
     c->user_data = Py_NewRef(user_data != NULL ? user_data : Py_None);
     if (ring->is_sim)
         c->owner.base.tag = ringio_tag_of(user_data);
     return c;
-}
-
-PyObject *ringio_result_res_or_none(RingioCompletion *c, const struct ringio_event *ev)
-{
-    (void)c;
-    if (ev->res >= 0)
-        return PyLong_FromLong(ev->res);
-    Py_RETURN_NONE;
 }
 
 PyObject *ringio_completion_result(RingioCompletion *c)
@@ -132,19 +123,13 @@ int ringio_reaped_prepare(ringio_reaped *s, const struct ringio_event *ev)
     PyObject *res_obj = PyLong_FromLong(ev->res);
     if (res_obj == NULL)
         return -1;
-    /* Kinds whose result is res itself (lazy_result) share the res object. */
-    PyObject *result;
-    if (h->lazy_result) {
-        result = Py_NewRef(ev->res >= 0 ? res_obj : Py_None);
-    }
-    else {
-        result = h->ops != NULL && h->ops->make_result != NULL
-                     ? h->ops->make_result(h, ev)
-                     : ringio_result_res_or_none(h, ev);
-        if (result == NULL) {
-            Py_DECREF(res_obj); /* an int: nothing but its own dealloc runs */
-            return -1;
-        }
+    /* A kind without make_result has res itself as its result (None if < 0).
+     * Only submitted Completions are reaped, and those always have ops. */
+    PyObject *result = h->ops->make_result != NULL ? h->ops->make_result(h, ev)
+                                                    : Py_NewRef(ev->res >= 0 ? res_obj : Py_None);
+    if (result == NULL) {
+        Py_DECREF(res_obj); /* an int: nothing but its own dealloc runs */
+        return -1;
     }
     if (h->multishot) {
         RingioCompletion *leg = completion_alloc(h->state, Py_TYPE(h));
@@ -156,7 +141,6 @@ int ringio_reaped_prepare(ringio_reaped *s, const struct ringio_event *ev)
         leg->ops = h->ops;
         leg->kind = h->kind;
         leg->multishot = true;
-        leg->lazy_result = h->lazy_result;
         leg->user_data = Py_NewRef(h->user_data);
         Py_SETREF(leg->result, result);
         leg->ring_serial = h->ring_serial;

@@ -178,7 +178,6 @@ struct RingioCompletion {
     bool in_flight; /* the core holds a reference (dropped by the drain) */
     bool has_view;
     bool resources_released; /* ops->release ran */
-    bool lazy_result; /* no make_result: result is res_obj itself (None if res < 0) */
     int8_t zc_copied; /* -1 unknown / 0 / 1 (zero-copy sends) */
     int msg_flags;    /* recvmsg: msghdr.msg_flags the kernel returned */
     PyObject *ancdata; /* recvmsg: list of (level, type, bytes) once done, else NULL */
@@ -210,10 +209,6 @@ RingioCompletion *ringio_completion_new(RingioRing *ring, const ringio_kind_ops 
 /* Release the per-operation resources (view, ops->release) once.  GIL held,
  * no lock; the kernel must be done with them. */
 void ringio_completion_release_resources(RingioCompletion *c);
-
-/* result for kinds whose payload is the non-negative res (nop, timeout,
- * cancel, poll): res if res >= 0 else None. */
-PyObject *ringio_result_res_or_none(RingioCompletion *c, const struct ringio_event *ev);
 
 /* Completion.result: a new reference (None while pending).  GIL held, no
  * lock. */

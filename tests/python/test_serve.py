@@ -381,14 +381,14 @@ def test_route_patterns_need_a_leading_slash():
 
 
 def test_parse_head_directly():
-    req = _parse_head("POST /a?b=c HTTP/1.1\r\nHost: h\r\nX-A: 1\r\nx-a: 2\r\nContent-Length: 7", 100)
+    req = _parse_head(b"POST /a?b=c HTTP/1.1\r\nHost: h\r\nX-A: 1\r\nx-a: 2\r\nContent-Length: 7", 100)
     assert (req.method, req.path, req.query, req.keep_alive, req.content_length) == ("POST", "/a", "b=c", True, 7)
     assert req.headers["x-a"] == "1, 2"
     with pytest.raises(_BadRequest) as e:
-        _parse_head("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 101", 100)
+        _parse_head(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 101", 100)
     assert e.value.status == 413
     with pytest.raises(_BadRequest):
-        _parse_head("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: \u00b2", 100)  # not an ASCII digit
+        _parse_head("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: \u00b2".encode("latin-1"), 100)  # not ASCII
 
 
 def test_repeated_heads_give_independent_requests(backend, monkeypatch):

@@ -12,9 +12,8 @@
  */
 #define _GNU_SOURCE
 #define BENCH_PROG "pingpong"
-#include "bench_common.h"
+#include "bench_uring.h"
 
-#include <liburing.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -48,23 +47,7 @@ int main(int argc, char **argv)
         rc = io_uring_submit_and_wait(&ring, 2);
         if (rc < 0)
             die("io_uring_submit_and_wait", rc);
-        unsigned got = 0;
-        while (got < 2) {
-            struct io_uring_cqe *cqe;
-            unsigned head, seen = 0;
-            io_uring_for_each_cqe(&ring, head, cqe)
-            {
-                ok = ok && cqe->res == size;
-                seen++;
-            }
-            io_uring_cq_advance(&ring, seen);
-            got += seen;
-            if (got < 2) {
-                rc = io_uring_wait_cqe(&ring, &cqe);
-                if (rc < 0)
-                    die("io_uring_wait_cqe", rc);
-            }
-        }
+        ok = reap_expect(&ring, 2, (int)size) && ok;
     }
     double t1 = now();
     ok = ok && memcmp(msg, buf, (size_t)size) == 0;

@@ -12,9 +12,8 @@
  */
 #define _GNU_SOURCE
 #define BENCH_PROG "sends"
-#include "bench_common.h"
+#include "bench_uring.h"
 
-#include <liburing.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -71,23 +70,7 @@ int main(int argc, char **argv)
         rc = io_uring_submit_and_wait(&ring, (unsigned)want);
         if (rc < 0)
             die("io_uring_submit_and_wait", rc);
-        long got = 0;
-        while (got < want) {
-            struct io_uring_cqe *cqe;
-            unsigned head, seen = 0;
-            io_uring_for_each_cqe(&ring, head, cqe)
-            {
-                ok = ok && cqe->res == size;
-                seen++;
-            }
-            io_uring_cq_advance(&ring, seen);
-            got += seen;
-            if (got < want) {
-                rc = io_uring_wait_cqe(&ring, &cqe);
-                if (rc < 0)
-                    die("io_uring_wait_cqe", rc);
-            }
-        }
+        ok = reap_expect(&ring, want, (int)size) && ok;
         done += want;
     }
     double t1 = now();
